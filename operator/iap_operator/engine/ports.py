@@ -1,0 +1,105 @@
+"""What the engine needs from the outside world. The GCP adapters and the Kubernetes wiring implement these.
+
+Every compute kind has the same small shape: find / create / update / delete, plus `unmark` for Abandon.
+Adapters raise `engine.errors.CloudError`; `find` returns None for 404; `delete` treats 404 as done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from iap_operator.engine.resources import (
+    S,
+    Address,
+    BackendService,
+    CloudRunService,
+    ForwardingRule,
+    IamTarget,
+    Key,
+    Kind,
+    Marks,
+    Neg,
+    Observed,
+    Policy,
+    SslCertificate,
+    TargetHttpProxy,
+    TargetHttpsProxy,
+    UrlMap,
+)
+
+
+class ComputeAdapter(Protocol[S]):
+    async def find(self, project: str, key: Key) -> Observed[S] | None: ...
+
+    async def create(self, project: str, desired: S, marks: Marks) -> Observed[S]: ...
+
+    async def update(self, project: str, desired: S, observed: Observed[S]) -> Observed[S]: ...
+
+    async def delete(self, project: str, key: Key) -> None: ...
+
+    async def unmark(self, project: str, observed: Observed[S], marks: Marks) -> None:
+        """Rewrite the marks to `marks` where the API allows it (Abandon)."""
+        ...
+
+
+class ProjectsPort(Protocol):
+    async def project_number(self, project_id: str) -> str: ...
+
+
+class ServiceIdentityPort(Protocol):
+    async def ensure_service_identity(self, project_number: str, service: str) -> str:
+        """Create the service agent of `service` if needed; return its email."""
+        ...
+
+
+class CloudRunPort(Protocol):
+    async def find(self, project: str, region: str, name: str) -> CloudRunService | None: ...
+
+    async def update(
+        self, service: CloudRunService, *, ingress: str | None = None, iap_enabled: bool | None = None
+    ) -> CloudRunService: ...
+
+
+class IamPort(Protocol):
+    async def get_policy(self, target: IamTarget) -> Policy: ...
+
+    async def set_policy(self, target: IamTarget, policy: Policy) -> Policy: ...
+
+
+class SecretsPort(Protocol):
+    async def read(self, namespace: str, name: str) -> Mapping[str, str] | None:
+        """The Secret's decoded data, or None when it does not exist."""
+        ...
+
+
+@dataclass(frozen=True)
+class Cloud:
+    """Every port the engine uses, one adapter per GCP kind."""
+
+    projects: ProjectsPort
+    identities: ServiceIdentityPort
+    cloud_run: CloudRunPort
+    iam: IamPort
+    negs: ComputeAdapter[Neg]
+    backend_services: ComputeAdapter[BackendService]
+    url_maps: ComputeAdapter[UrlMap]
+    ssl_certificates: ComputeAdapter[SslCertificate]
+    https_proxies: ComputeAdapter[TargetHttpsProxy]
+    http_proxies: ComputeAdapter[TargetHttpProxy]
+    addresses: ComputeAdapter[Address]
+    forwarding_rules: ComputeAdapter[ForwardingRule]
+
+    def compute(self, kind: Kind) -> ComputeAdapter[Any]:
+        adapters: dict[Kind, ComputeAdapter[Any]] = {
+            Kind.NEG: self.negs,
+            Kind.BACKEND_SERVICE: self.backend_services,
+            Kind.URL_MAP: self.url_maps,
+            Kind.SSL_CERTIFICATE: self.ssl_certificates,
+            Kind.TARGET_HTTPS_PROXY: self.https_proxies,
+            Kind.TARGET_HTTP_PROXY: self.http_proxies,
+            Kind.ADDRESS: self.addresses,
+            Kind.FORWARDING_RULE: self.forwarding_rules,
+        }
+        return adapters[kind]
