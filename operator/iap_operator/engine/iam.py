@@ -40,9 +40,10 @@ def revoke(policy: Policy, role: str, members: Iterable[str], condition: Conditi
     bindings = []
     for binding in policy.bindings:
         if binding.role == role and binding.condition == condition:
-            binding = Binding(role, binding.members - gone, condition)
-            if not binding.members:
-                continue
+            remaining = binding.members - gone
+            if remaining:
+                bindings.append(Binding(role, remaining, condition))
+            continue
         bindings.append(binding)
     return _with(policy, bindings)
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from iap_operator.engine.resources import (
-    S,
     Address,
     BackendService,
     CloudRunService,
@@ -23,6 +22,7 @@ from iap_operator.engine.resources import (
     Neg,
     Observed,
     Policy,
+    S,
     SslCertificate,
     TargetHttpProxy,
     TargetHttpsProxy,

@@ -126,8 +126,27 @@ class ForwardingRule:
     scheme: str = "EXTERNAL"
 
 
-Spec = Neg | BackendService | UrlMap | SslCertificate | TargetHttpsProxy | TargetHttpProxy | Address | ForwardingRule
-S = TypeVar("S", Neg, BackendService, UrlMap, SslCertificate, TargetHttpsProxy, TargetHttpProxy, Address, ForwardingRule)
+Spec = (
+    Neg
+    | BackendService
+    | UrlMap
+    | SslCertificate
+    | TargetHttpsProxy
+    | TargetHttpProxy
+    | Address
+    | ForwardingRule
+)
+S = TypeVar(
+    "S",
+    Neg,
+    BackendService,
+    UrlMap,
+    SslCertificate,
+    TargetHttpsProxy,
+    TargetHttpProxy,
+    Address,
+    ForwardingRule,
+)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,76 @@
+"""What a pass remembers from the last status, and what it reports back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from iap_operator.engine.conditions import Condition
+from iap_operator.engine.errors import CloudError
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Facts a previous pass wrote to status that the next one needs (status is the operator's memory)."""
+
+    generation: int | None = None
+    ready: bool = False
+    service_agent: str | None = None
+    granted_invoker: frozenset[str] = frozenset()
+    granted_access: frozenset[str] = frozenset()
+    access_condition: tuple[str, str, str] | None = None
+    created: frozenset[tuple[str, str, str]] = frozenset()  # (kind, name, scope) of what we created
+
+    @classmethod
+    def from_status(cls, status: Mapping[str, Any] | None) -> Memory:
+        status = status or {}
+        grants = status.get("grants") or {}
+        cond = grants.get("accessCondition")
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
+        )
+        return cls(
+            generation=status.get("observedGeneration"),
+            ready=ready,
+            service_agent=status.get("serviceAgent"),
+            granted_invoker=frozenset(grants.get("invoker") or ()),
+            granted_access=frozenset(grants.get("access") or ()),
+            access_condition=(cond["title"], cond.get("description", ""), cond["expression"])
+            if cond
+            else None,
+            created=frozenset(
+                (r["kind"], r["name"], r.get("scope", "global"))
+                for r in status.get("resources") or []
+                if r.get("created")
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Event:
+    reason: str
+    message: str
+    warning: bool = False
+
+
+@dataclass
+class Outcome:
+    conditions: list[Condition]
+    status: dict[str, Any] = field(default_factory=dict)  # outputs and memory, camelCase as in the CRD
+    events: list[Event] = field(default_factory=list)
+    poll_after: float | None = None  # waiting for GCP (certificate, a missing dependency): look again later
+    error: CloudError | None = None  # a transient failure: retry with backoff
+    stalled: bool = False  # permanent: nothing to do until the spec (or the cloud) changes
+
+    @property
+    def ready(self) -> bool:
+        return any(c.type == "Ready" and c.status for c in self.conditions)
+
+
+@dataclass
+class TeardownOutcome:
+    done: bool
+    events: list[Event] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    error: CloudError | None = None
