@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any
+
+from .discovery import load_document
 
 # The discovery documents of the APIs the emulator serves (name.version as the file names).
 DEFAULT_DOCUMENTS: tuple[str, ...] = (
@@ -155,18 +154,6 @@ class Violation:
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}: {self.where}: {self.problem}"
-
-
-def _documents_dir() -> Any:
-    return resources.files("googleapiclient.discovery_cache") / "documents"
-
-
-@cache
-def load_document(name: str) -> dict[str, Any]:
-    """A discovery document shipped with google-api-python-client, e.g. `run.v2`."""
-    text = (_documents_dir() / f"{name}.json").read_text(encoding="utf-8")
-    document: dict[str, Any] = json.loads(text)
-    return document
 
 
 def _template_regex(template: str) -> tuple[re.Pattern[str], int]:

@@ -1,0 +1,129 @@
+"""Google's discovery documents (shipped with google-api-python-client) and request decoding with them.
+
+`decode_request(document, schema, body, field)` reads a request body the way Google's proto JSON parser
+does: camelCase or snake_case names, enums as names or numbers (the REST clients send numbers with
+`enum-encoding=int`), and a 400 `Invalid JSON payload received. Unknown name ...` for unknown fields.
+It returns the body with camelCase names and enum names, ready to store.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from .core import JSON, GoogleError
+
+# google.api.LaunchStage numbers are not in declaration order.
+_LAUNCH_STAGE_NUMBERS = {
+    0: "LAUNCH_STAGE_UNSPECIFIED",
+    6: "UNIMPLEMENTED",
+    7: "PRELAUNCH",
+    1: "EARLY_ACCESS",
+    2: "ALPHA",
+    3: "BETA",
+    4: "GA",
+    5: "DEPRECATED",
+}
+
+
+@cache
+def load_document(name: str) -> dict[str, Any]:
+    """A discovery document shipped with google-api-python-client, e.g. `run.v2`."""
+    folder = resources.files("googleapiclient.discovery_cache") / "documents"
+    document: dict[str, Any] = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+    return document
+
+
+def camel(name: str) -> str:
+    """`update_mask` -> `updateMask` (names already in camelCase pass through)."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def camel_path(path: str) -> str:
+    """A field-mask path in either spelling -> camelCase (`template.containers` stays as is)."""
+    return ".".join(camel(part) for part in path.strip().split("."))
+
+
+def _invalid(message: str) -> GoogleError:
+    violation = {"field": "", "description": message}
+    return GoogleError(
+        400,
+        message,
+        status="INVALID_ARGUMENT",
+        reason="invalid",
+        details=[{"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [violation]}],
+    )
+
+
+def _enum_value(value: Any, names: list[str], where: str) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if names and names[0] == "LAUNCH_STAGE_UNSPECIFIED":
+            name = _LAUNCH_STAGE_NUMBERS.get(value)
+        else:
+            name = names[value] if 0 <= value < len(names) else None
+        if name is None:
+            raise _invalid(f"Invalid value at '{where}', {value}")
+        return name
+    if isinstance(value, str) and value in names:
+        return value
+    raise _invalid(f"Invalid value at '{where}', \"{value}\"")
+
+
+def decode_request(document: str, schema: str, body: Any, field: str) -> Any:
+    """`body` checked and normalized against `schema` of `document`; `field` names it in errors."""
+    return _Decoder(load_document(document)["schemas"]).value(body, {"$ref": schema}, field)
+
+
+class _Decoder:
+    def __init__(self, schemas: Mapping[str, Any]) -> None:
+        self.schemas = schemas
+
+    def value(self, value: Any, schema: Mapping[str, Any], where: str) -> Any:
+        if "$ref" in schema:
+            schema = self.schemas[schema["$ref"]]
+        if value is None:
+            return None
+        kind = schema.get("type")
+        if kind == "object":
+            return self.object(value, schema, where)
+        if kind == "array":
+            if not isinstance(value, list):
+                raise _invalid(f"Invalid value at '{where}': expected a list.")
+            items = schema.get("items", {"type": "any"})
+            return [self.value(item, items, f"{where}[{i}]") for i, item in enumerate(value)]
+        if kind == "string" and "enum" in schema:
+            return _enum_value(value, schema["enum"], where)
+        if kind == "string" and schema.get("format") in {"int64", "uint64"} and isinstance(value, int):
+            return str(value)
+        if kind == "integer" and isinstance(value, str) and re.fullmatch(r"-?\d+", value):
+            return int(value)
+        return value
+
+    def object(self, value: Any, schema: Mapping[str, Any], where: str) -> Any:
+        if not isinstance(value, dict):
+            raise _invalid(f"Invalid value at '{where}': expected an object.")
+        properties: Mapping[str, Any] = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        decoded: JSON = {}
+        for key, item in value.items():
+            name = key if key in properties else camel(key)
+            if name in properties:
+                decoded[name] = self.value(item, properties[name], f"{where}.{_snake(name)}")
+            elif extra is not None:
+                decoded[key] = (
+                    item if extra.get("type") == "any" else self.value(item, extra, f"{where}[{key}]")
+                )
+            else:
+                raise _invalid(
+                    f"Invalid JSON payload received. Unknown name \"{key}\" at '{where}': Cannot find field."
+                )
+        return {k: v for k, v in decoded.items() if v is not None}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
