@@ -1,0 +1,41 @@
+"""Value rules of the IapProtectedService CRD for the model (tests check them against the CRD)."""
+
+from __future__ import annotations
+
+# GCP project id: 6 to 30 characters, lowercase letters, digits and hyphens.
+PROJECT_ID = r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"
+# Cloud Run service name: starts with a letter, no trailing hyphen, at most 49 characters.
+CLOUD_RUN_SERVICE = r"^[a-z]([-a-z0-9]{0,47}[a-z0-9])?$"
+CLOUD_RUN_SERVICE_MAX = 49
+# GCP region: us-central1, europe-west4, northamerica-northeast1.
+REGION = r"^[a-z]+-[a-z]+[0-9]+$"
+REGION_MAX = 63
+# Compute Engine resource names (RFC 1035 label, at most 63 characters).
+RFC1035_NAME = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+RFC1035_NAME_MAX = 63
+# Lowercase DNS host name with at least two labels and a top-level label that starts with a letter.
+DOMAIN = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+DOMAIN_MAX = 253
+DOMAINS_MAX = 100
+SSL_CERTIFICATES_MAX = 15
+# Kubernetes object names (Secrets): DNS-1123 subdomain.
+DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DNS1123_SUBDOMAIN_MAX = 253
+# Kubernetes Secret data keys.
+SECRET_KEY = r"^[-._a-zA-Z0-9]+$"  # noqa: S105 - a pattern, not a secret
+SECRET_KEY_MAX = 253
+# IAM principals IAP may grant: user:, group:, serviceAccount: (emails) and domain: (DNS name).
+# allUsers / allAuthenticatedUsers do not match.
+MEMBER = (
+    r"^(?:(?:user|group|serviceAccount):[A-Za-z0-9._%+'-]+@([A-Za-z0-9-]+\.)+[A-Za-z]{2,63}"
+    r"|domain:([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63})$"
+)
+MEMBER_MAX = 320
+MEMBERS_MAX = 1500
+CONDITION_TITLE_MAX = 100
+CONDITION_DESCRIPTION_MAX = 256
+CONDITION_EXPRESSION_MAX = 4096
+# Go duration (time.ParseDuration, without sign): 10m, 1h30m, 90s, 1.5h.
+GO_DURATION = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$"
+GO_DURATION_MAX = 64
+RESYNC_PERIOD_MIN_SECONDS = 60

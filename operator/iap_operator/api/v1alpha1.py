@@ -1,0 +1,313 @@
+"""IapProtectedService v1alpha1 (group iap-operator.dev): the spec the operator acts on, the status it writes.
+
+Mirrors crds/iap-operator.dev_iapprotectedservices.yaml: every schema rule and CEL rule of the CRD,
+except the transition (immutability) rules, which need the previous object. Field names are snake_case
+with the CRD's camelCase as aliases.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from iap_operator.api import patterns
+from iap_operator.api.durations import parse_duration
+
+# --- enumerations ----------------------------------------------------------------------------------------
+
+
+class Mode(StrEnum):
+    LOAD_BALANCER = "LoadBalancer"
+    DIRECT = "Direct"
+
+
+class Invoker(StrEnum):
+    IAP_SERVICE_AGENT = "IapServiceAgent"
+    ALL_USERS = "AllUsers"
+
+
+class DeletionPolicy(StrEnum):
+    DELETE = "Delete"
+    ABANDON = "Abandon"
+
+
+class LoadBalancingScheme(StrEnum):
+    EXTERNAL = "EXTERNAL"
+    EXTERNAL_MANAGED = "EXTERNAL_MANAGED"
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+# --- value types (the CRD's patterns and lengths) --------------------------------------------------------
+
+ProjectId = Annotated[str, StringConstraints(strict=True, pattern=patterns.PROJECT_ID)]
+CloudRunServiceName = Annotated[
+    str,
+    StringConstraints(
+        strict=True, pattern=patterns.CLOUD_RUN_SERVICE, max_length=patterns.CLOUD_RUN_SERVICE_MAX
+    ),
+]
+Region = Annotated[
+    str, StringConstraints(strict=True, pattern=patterns.REGION, max_length=patterns.REGION_MAX)
+]
+ComputeName = Annotated[
+    str, StringConstraints(strict=True, pattern=patterns.RFC1035_NAME, max_length=patterns.RFC1035_NAME_MAX)
+]
+Domain = Annotated[
+    str, StringConstraints(strict=True, pattern=patterns.DOMAIN, max_length=patterns.DOMAIN_MAX)
+]
+SecretName = Annotated[
+    str,
+    StringConstraints(
+        strict=True, pattern=patterns.DNS1123_SUBDOMAIN, max_length=patterns.DNS1123_SUBDOMAIN_MAX
+    ),
+]
+SecretKey = Annotated[
+    str, StringConstraints(strict=True, pattern=patterns.SECRET_KEY, max_length=patterns.SECRET_KEY_MAX)
+]
+Member = Annotated[
+    str, StringConstraints(strict=True, pattern=patterns.MEMBER, max_length=patterns.MEMBER_MAX)
+]
+GoDuration = Annotated[
+    str, StringConstraints(strict=True, pattern=patterns.GO_DURATION, max_length=patterns.GO_DURATION_MAX)
+]
+
+
+def _no_duplicates(values: list[str] | tuple[str, ...], what: str) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"duplicate {what}: {value!r}")
+        seen.add(value)
+
+
+# --- spec ------------------------------------------------------------------------------------------------
+
+
+class _SpecModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_nulls(cls, data: Any) -> Any:
+        """The API server drops nulls of non-nullable fields (then applies defaults): so does the model."""
+        if isinstance(data, Mapping):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
+
+
+class CloudRunRef(_SpecModel):
+    """The Cloud Run service to protect."""
+
+    service: CloudRunServiceName
+    region: Region
+
+
+class BackendServiceRef(_SpecModel):
+    """An existing backend service to enable IAP on (global unless region is set)."""
+
+    name: ComputeName
+    region: Region | None = None
+
+
+class LoadBalancerSpec(_SpecModel):
+    """Exactly one of backend_service or domains; the other fields only apply with domains."""
+
+    backend_service: BackendServiceRef | None = None
+    domains: list[Domain] = Field(default_factory=list, min_length=1, max_length=patterns.DOMAINS_MAX)
+    ssl_certificates: list[ComputeName] = Field(
+        default_factory=list, min_length=1, max_length=patterns.SSL_CERTIFICATES_MAX
+    )
+    address: ComputeName | None = None
+    https_redirect: StrictBool = True
+    load_balancing_scheme: LoadBalancingScheme = LoadBalancingScheme.EXTERNAL
+
+    @field_validator("domains")
+    @classmethod
+    def _unique_domains(cls, value: list[str]) -> list[str]:
+        _no_duplicates(value, "domain")
+        return value
+
+    @field_validator("ssl_certificates")
+    @classmethod
+    def _unique_certificates(cls, value: list[str]) -> list[str]:
+        _no_duplicates(value, "SSL certificate")
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> LoadBalancerSpec:
+        if self.backend_service is not None and self.domains:
+            raise ValueError("set only one of backendService or domains, not both")
+        if self.backend_service is None and not self.domains:
+            raise ValueError("set one of backendService or domains")
+        if not self.domains:
+            given = self.model_fields_set & {
+                "ssl_certificates",
+                "address",
+                "https_redirect",
+                "load_balancing_scheme",
+            }
+            if given:
+                names = ", ".join(sorted(to_camel(name) for name in given))
+                raise ValueError(f"{names} only applies with domains (a load balancer the operator builds)")
+        return self
+
+
+class SecretRef(_SpecModel):
+    """A Secret in the resource's namespace with the OAuth client id and secret."""
+
+    name: SecretName
+    client_id_key: SecretKey = "client_id"
+    client_secret_key: SecretKey = "client_secret"  # noqa: S105 - a key name, not a secret
+
+
+class OAuthClient(_SpecModel):
+    """A custom OAuth client (omitted: the Google-managed one)."""
+
+    secret_ref: SecretRef
+
+
+class IamCondition(_SpecModel):
+    """An IAM condition on the access binding."""
+
+    title: Annotated[
+        str, StringConstraints(strict=True, min_length=1, max_length=patterns.CONDITION_TITLE_MAX)
+    ]
+    description: (
+        Annotated[str, StringConstraints(strict=True, max_length=patterns.CONDITION_DESCRIPTION_MAX)] | None
+    ) = None
+    expression: Annotated[
+        str, StringConstraints(strict=True, min_length=1, max_length=patterns.CONDITION_EXPRESSION_MAX)
+    ]
+
+
+class Access(_SpecModel):
+    """Who may pass IAP."""
+
+    members: tuple[Member, ...] = Field(default=(), max_length=patterns.MEMBERS_MAX)
+    condition: IamCondition | None = None
+
+    @field_validator("members")
+    @classmethod
+    def _unique_members(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        _no_duplicates(value, "member")
+        return value
+
+
+class IapProtectedServiceSpec(_SpecModel):
+    """spec of an IapProtectedService, with the CRD's defaults."""
+
+    project_id: ProjectId | None = None
+    mode: Mode = Mode.LOAD_BALANCER
+    cloud_run: CloudRunRef
+    load_balancer: LoadBalancerSpec | None = None
+    oauth_client: OAuthClient | None = None
+    access: Access = Access()
+    invoker: Invoker = Invoker.IAP_SERVICE_AGENT
+    deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
+    resync_period: GoDuration = "10m"
+
+    @field_validator("resync_period")
+    @classmethod
+    def _resync_at_least_a_minute(cls, value: str) -> str:
+        if parse_duration(value) < patterns.RESYNC_PERIOD_MIN_SECONDS:
+            raise ValueError("resyncPeriod must be at least 1m")
+        return value
+
+    @model_validator(mode="after")
+    def _load_balancer_matches_mode(self) -> IapProtectedServiceSpec:
+        if self.mode is Mode.DIRECT and self.load_balancer is not None:
+            raise ValueError("loadBalancer must not be set when mode is Direct")
+        if self.mode is Mode.LOAD_BALANCER and self.load_balancer is None:
+            raise ValueError("loadBalancer is required when mode is LoadBalancer")
+        return self
+
+    @property
+    def resync_seconds(self) -> float:
+        """resyncPeriod in seconds."""
+        return parse_duration(self.resync_period)
+
+
+def parse_spec(spec: Mapping[str, Any]) -> IapProtectedServiceSpec:
+    """The spec of a stored object (camelCase keys, as in the CRD); raises pydantic.ValidationError."""
+    return IapProtectedServiceSpec.model_validate(dict(spec), by_alias=True, by_name=False)
+
+
+# --- status ----------------------------------------------------------------------------------------------
+
+
+class _StatusModel(BaseModel):
+    """Status is the operator's own output: read it leniently (unknown fields are ignored)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+
+
+class Condition(_StatusModel):
+    type: str
+    status: ConditionStatus
+    reason: str | None = None
+    message: str | None = None
+    observed_generation: int | None = None
+    last_transition_time: datetime.datetime | None = None
+
+
+class BackendServiceStatus(_StatusModel):
+    name: str
+    id: str | None = None
+    region: str | None = None
+
+
+class ResourceStatus(_StatusModel):
+    kind: str
+    name: str
+    scope: str = "global"  # "global" or a region name
+    created: bool = False  # True: created (and deleted) by the operator; False: adopted or referenced
+
+
+class GrantedCondition(_StatusModel):
+    title: str
+    description: str | None = None
+    expression: str
+
+
+class GrantsStatus(_StatusModel):
+    """IAM bindings the operator made, so later passes and teardown remove only their own."""
+
+    invoker: tuple[str, ...] = ()
+    access: tuple[str, ...] = ()
+    access_condition: GrantedCondition | None = None
+
+
+class IapProtectedServiceStatus(_StatusModel):
+    """status of an IapProtectedService.
+
+    Serialize with model_dump(by_alias=True, exclude_none=True, mode="json").
+    """
+
+    observed_generation: int | None = None
+    conditions: tuple[Condition, ...] = ()
+    url: str | None = None
+    ip_address: str | None = None
+    backend_service: BackendServiceStatus | None = None
+    jwt_audience: str | None = None
+    service_agent: str | None = None
+    resources: tuple[ResourceStatus, ...] = ()
+    grants: GrantsStatus | None = None
+    last_sync_time: datetime.datetime | None = None
