@@ -15,6 +15,7 @@ from iap_operator.engine.resources import (
     Key,
     Kind,
     Neg,
+    Spec,
     SslCertificate,
     TargetHttpProxy,
     TargetHttpsProxy,
@@ -53,20 +54,9 @@ class Balancer:
     http_proxy: TargetHttpProxy | None
     http_rule: ForwardingRule | None
 
-    def owned(
-        self,
-    ) -> list[
-        Neg
-        | BackendService
-        | UrlMap
-        | SslCertificate
-        | TargetHttpsProxy
-        | TargetHttpProxy
-        | Address
-        | ForwardingRule
-    ]:
+    def owned(self) -> list[Spec]:
         """Every resource the operator creates, in creation order (teardown walks it backwards)."""
-        ordered = [
+        ordered: list[Spec | None] = [
             self.neg,
             self.backend_service,
             self.url_map,

@@ -26,7 +26,7 @@ class Graph:
             raise ValueError(f"{name} depends on unknown steps {unknown}")
         self.steps[name] = (fn, deps)
 
-    async def run(self) -> dict[str, Any | BaseException]:
+    async def run(self) -> dict[str, Any]:
         """Every step's value or exception; a step whose dependency failed gets DependencyFailed."""
         tasks: dict[str, asyncio.Task[Any]] = {}
 

@@ -143,7 +143,7 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
             return await steps.attach_iap(key, desired.iap_settings(ctx.oauth))
 
         graph.add("bs", attach)
-        lb_steps = ("bs",)
+        lb_steps: tuple[str, ...] = ("bs",)
         cert_step = None
     else:
         balancer = desired.balancer(spec, ctx.project, ctx.identity.resource_name, ctx.oauth)
@@ -197,7 +197,7 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
             f"IAP attached to existing backend service {lb.backend_service.name!r}",
         )
     else:
-        address = results["address"]
+        address: Observed[Any] = results["address"]
         status["ipAddress"] = address.outputs.get("address", "")
         conditions[Type.LOAD_BALANCER] = Condition(
             Type.LOAD_BALANCER,

@@ -191,7 +191,7 @@ class Steps:
             policy = await self.cloud.iam.get_policy(target)
             present = iam.members_of(policy, role, condition)
             added = frozenset(want) - present
-            edited: Policy | None = policy
+            edited: Policy = policy
             if stale:
                 edited = iam.revoke(edited, role, stale, stale_condition) or edited
             if added:

@@ -1,0 +1,226 @@
+"""kopf handlers: thin. Parse the body, call the engine, write status and Events, map results to kopf."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+import pydantic
+
+from iap_operator.api import DeletionPolicy, IapProtectedServiceSpec, parse_spec
+from iap_operator.engine.conditions import Condition, Reason, Type, render
+from iap_operator.engine.identity import Identity
+from iap_operator.engine.outcome import Event, Outcome
+from iap_operator.engine.reconcile import Reconciler
+from iap_operator.engine.teardown import Teardown
+from iap_operator.wiring import metrics
+from iap_operator.wiring.config import Config
+from iap_operator.wiring.kube import KubeReader
+
+GROUP, VERSION, PLURAL = "iap-operator.dev", "v1alpha1", "iapprotectedservices"
+PREFIX = "iap-operator.dev"
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class App:
+    """Per-process state shared by the handlers: the engine and one lock per object."""
+
+    def __init__(self, config: Config, reconciler: Reconciler, teardown: Teardown, kube: KubeReader) -> None:
+        self.config = config
+        self.reconciler = reconciler
+        self.teardown = teardown
+        self.kube = kube
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def lock(self, uid: str) -> asyncio.Lock:
+        return self._locks.setdefault(uid, asyncio.Lock())
+
+    def backoff(self, retry: int, hint: float | None = None) -> float:
+        """Exponential backoff with jitter, never shorter than the server's Retry-After."""
+        delay = min(self.config.backoff_max, self.config.backoff_base * 2 ** min(retry, 16))
+        delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not cryptography
+        return float(max(delay, hint or 0.0))
+
+    def resync_due(self, spec: IapProtectedServiceSpec, status: Mapping[str, Any], uid: str) -> bool:
+        period = self.config.resync_override or spec.resync_seconds
+        last = status.get("lastSyncTime")
+        if not last:
+            return True
+        # A stable ±10% jitter per object and cycle spreads resyncs of many objects apart.
+        seed = int(hashlib.sha256(f"{uid}{last}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        due = datetime.datetime.fromisoformat(str(last).replace("Z", "+00:00")).timestamp() + period * (
+            0.9 + 0.2 * seed
+        )
+        return time.time() >= due
+
+
+def identity_of(body: kopf.Body) -> Identity:
+    meta = body.metadata
+    return Identity(str(meta.namespace), str(meta.name), str(meta.uid), int(meta.get("generation") or 1))
+
+
+def write_status(patch: kopf.Patch, body: kopf.Body, outcome: Outcome, generation: int) -> None:
+    previous = list(body.status.get("conditions") or [])
+    status: dict[str, Any] = dict(outcome.status)
+    status["observedGeneration"] = generation
+    status["conditions"] = render(outcome.conditions, previous, generation, now())
+    status["lastSyncTime"] = now()
+    patch.status.update(status)
+
+
+def post_events(body: kopf.Body, events: list[Event]) -> None:
+    for event in events:
+        kopf.event(
+            body, type="Warning" if event.warning else "Normal", reason=event.reason, message=event.message
+        )
+
+
+def register(registry: kopf.OperatorRegistry, app: App) -> None:
+    """Attach every handler to `registry`."""
+    resource = (GROUP, VERSION, PLURAL)
+
+    @kopf.on.startup(registry=registry)
+    async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.persistence.finalizer = f"{PREFIX}/finalizer"
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=PREFIX, key="last-handled-configuration"
+        )
+        settings.batching.worker_limit = app.config.workers
+        settings.posting.level = logging.WARNING  # our own Events are posted explicitly
+        settings.watching.server_timeout = 300
+
+    async def run_pass(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger) -> Outcome | None:
+        identity = identity_of(body)
+        try:
+            spec = parse_spec(body.spec)
+        except pydantic.ValidationError as exc:
+            invalid = Condition(Type.READY, False, Reason.INVALID_SPEC, _describe(exc))
+            outcome = Outcome(conditions=[invalid], stalled=True)
+            outcome.conditions.append(Condition(Type.STALLED, True, Reason.INVALID_SPEC, invalid.message))
+            outcome.conditions.append(
+                Condition(Type.RECONCILING, False, Reason.INVALID_SPEC, "waiting for a valid spec")
+            )
+            write_status(patch, body, outcome, identity.generation)
+            return outcome
+        started = time.monotonic()
+        async with app.lock(identity.uid):
+            outcome = await app.reconciler.reconcile(identity, spec, body.status)
+        write_status(patch, body, outcome, identity.generation)
+        post_events(body, outcome.events)
+        result = (
+            "permanent"
+            if outcome.stalled
+            else "error"
+            if outcome.error
+            else "requeue"
+            if outcome.poll_after
+            else "success"
+        )
+        metrics.observe_reconcile(result, time.monotonic() - started)  # type: ignore[arg-type]
+        ready = next((c for c in outcome.conditions if c.type is Type.READY), None)
+        if ready is not None:
+            metrics.set_resource_state(identity.ref, ready.status_text, str(ready.reason))
+        for event in outcome.events:
+            if event.reason == "DriftRepaired":
+                metrics.observe_drift_repair(
+                    event.message.split()[3] if len(event.message.split()) > 3 else "unknown"
+                )
+        logger.info("reconciled: ready=%s stalled=%s", outcome.ready, outcome.stalled)
+        return outcome
+
+    @kopf.on.resume(*resource, registry=registry)
+    @kopf.on.create(*resource, registry=registry)
+    @kopf.on.update(*resource, registry=registry)
+    async def reconcile(
+        body: kopf.Body, patch: kopf.Patch, retry: int, logger: kopf.Logger, **_: Any
+    ) -> None:
+        if not _has_ready(body):
+            # First sight: say Ready=False before any long cloud work, then come straight back.
+            patch.status["observedGeneration"] = identity_of(body).generation
+            patch.status["conditions"] = render(
+                [
+                    Condition(Type.READY, False, Reason.PROGRESSING, "reconciliation started"),
+                    Condition(Type.RECONCILING, True, Reason.PROGRESSING, "reconciliation started"),
+                    Condition(Type.STALLED, False, Reason.PROGRESSING, "no permanent failure"),
+                ],
+                [],
+                identity_of(body).generation,
+                now(),
+            )
+            raise kopf.TemporaryError("initial status written", delay=0.01)
+        outcome = await run_pass(body, patch, logger)
+        if outcome is None or outcome.stalled:
+            if outcome is not None:
+                raise kopf.PermanentError(_ready_message(outcome))
+            return
+        if outcome.error is not None:
+            raise kopf.TemporaryError(
+                outcome.error.message, delay=app.backoff(retry, outcome.error.retry_after)
+            )
+        if outcome.poll_after is not None:
+            raise kopf.TemporaryError(_ready_message(outcome), delay=outcome.poll_after)
+
+    @kopf.timer(*resource, interval=app.config.resync_tick, registry=registry)
+    async def resync(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any) -> None:
+        if body.metadata.get("deletionTimestamp") or not _has_ready(body):
+            return
+        if body.status.get("observedGeneration") != body.metadata.get("generation"):
+            return  # a spec change is being handled by `reconcile`
+        try:
+            spec = parse_spec(body.spec)
+        except pydantic.ValidationError:
+            return
+        if not app.resync_due(spec, body.status, str(body.metadata.uid)):
+            return
+        await run_pass(body, patch, logger)
+
+    @kopf.on.delete(*resource, registry=registry)
+    async def delete(body: kopf.Body, patch: kopf.Patch, retry: int, logger: kopf.Logger, **_: Any) -> None:
+        identity = identity_of(body)
+        try:
+            spec = parse_spec(body.spec)
+        except pydantic.ValidationError:
+            return  # never reconciled: nothing was created
+        abandon = spec.deletion_policy is DeletionPolicy.ABANDON or await app.kube.crd_terminating()
+        async with app.lock(identity.uid):
+            outcome = await app.teardown.run(identity, spec, body.status, abandon=abandon)
+        post_events(body, outcome.events)
+        if not outcome.done:
+            reason = Reason.DELETE_FAILED
+            message = "; ".join(outcome.errors)
+            patch.status["conditions"] = render(
+                [Condition(Type.READY, False, reason, message)],
+                body.status.get("conditions") or [],
+                identity.generation,
+                now(),
+            )
+            hint = outcome.error.retry_after if outcome.error else None
+            raise kopf.TemporaryError(f"teardown incomplete: {message}", delay=app.backoff(retry, hint))
+        metrics.forget_resource(identity.ref)
+        logger.info("torn down (%s)", "abandoned" if abandon else "deleted")
+
+
+def _has_ready(body: kopf.Body) -> bool:
+    return any(c.get("type") == "Ready" for c in body.status.get("conditions") or [])
+
+
+def _ready_message(outcome: Outcome) -> str:
+    ready = next((c for c in outcome.conditions if c.type is Type.READY), None)
+    return f"{ready.reason}: {ready.message}" if ready else "not ready"
+
+
+def _describe(exc: pydantic.ValidationError) -> str:
+    """Field paths and messages only: input values could be sensitive."""
+    parts = [f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+    return "invalid spec: " + "; ".join(parts)

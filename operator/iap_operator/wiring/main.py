@@ -1,0 +1,56 @@
+"""`iap-operator run`: configure logging and metrics, build the engine and adapters, run kopf."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Sequence
+
+import kopf
+
+from iap_operator.engine.reconcile import Reconciler
+from iap_operator.engine.teardown import Teardown
+from iap_operator.gcp.cloud import build_cloud
+from iap_operator.wiring import handlers, logs, metrics
+from iap_operator.wiring.config import Config, parse_args
+from iap_operator.wiring.kube import KubeReader
+
+
+def build_registry(config: Config) -> kopf.OperatorRegistry:
+    cloud = build_cloud(config.gcp())
+    settings = config.settings()
+    app = handlers.App(
+        config, Reconciler(cloud, KubeReader(), settings), Teardown(cloud, settings), KubeReader()
+    )
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, app)
+    return registry
+
+
+async def operate(
+    config: Config,
+    *,
+    stop_flag: asyncio.Event | threading.Event | None = None,
+    ready_flag: asyncio.Event | None = None,
+) -> None:
+    """Run the operator until `stop_flag` is set (or forever)."""
+    await kopf.operator(
+        registry=build_registry(config),
+        clusterwide=not config.namespaces,
+        namespaces=list(config.namespaces),
+        standalone=config.peering is None,
+        peering_name=config.peering,
+        liveness_endpoint=config.liveness,
+        stop_flag=stop_flag,
+        ready_flag=ready_flag,
+    )
+
+
+def main(argv: Sequence[str]) -> int:
+    config = parse_args(argv)
+    logs.configure_logging(config.log_format, logging.DEBUG if config.verbose else logging.INFO)  # type: ignore[arg-type]
+    if config.metrics_port:
+        metrics.start_metrics_server(config.metrics_port)
+    asyncio.run(operate(config))
+    return 0
