@@ -8,12 +8,13 @@ It returns the body with camelCase names and enum names, ready to store.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from .core import JSON, GoogleError
 
@@ -49,8 +50,35 @@ def camel_path(path: str) -> str:
     return ".".join(camel(part) for part in path.strip().split("."))
 
 
-def _invalid(message: str) -> GoogleError:
-    violation = {"field": "", "description": message}
+def apply_field_mask(target: JSON, source: Mapping[str, Any], paths: list[str]) -> JSON:
+    """A copy of `target`, each dotted path set to `source`'s value (removed where `source` lacks it)."""
+    result = copy.deepcopy(target)
+    for dotted in paths:
+        *parents, leaf = dotted.split(".")
+        present, value = True, cast(Any, source)
+        for part in [*parents, leaf]:
+            if not isinstance(value, Mapping) or part not in value:
+                present, value = False, None
+                break
+            value = value[part]
+        node = result
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                if not present:
+                    break
+                child = node[part] = {}
+            node = child
+        else:
+            if present:
+                node[leaf] = copy.deepcopy(value)
+            else:
+                node.pop(leaf, None)
+    return result
+
+
+def _invalid(message: str, field: str = "") -> GoogleError:
+    violation = {"field": field, "description": message}
     return GoogleError(
         400,
         message,
@@ -67,7 +95,7 @@ def _enum_value(value: Any, names: list[str], where: str) -> str:
         else:
             name = names[value] if 0 <= value < len(names) else None
         if name is None:
-            raise _invalid(f"Invalid value at '{where}', {value}")
+            raise _invalid(f"Invalid value at '{where}', {value}", where)
         return name
     if isinstance(value, str) and value in names:
         return value
@@ -120,7 +148,8 @@ class _Decoder:
                 )
             else:
                 raise _invalid(
-                    f"Invalid JSON payload received. Unknown name \"{key}\" at '{where}': Cannot find field."
+                    f"Invalid JSON payload received. Unknown name \"{key}\" at '{where}': Cannot find field.",
+                    where,
                 )
         return {k: v for k, v in decoded.items() if v is not None}
 

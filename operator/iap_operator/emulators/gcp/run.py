@@ -38,7 +38,7 @@ from .core import (
     query_int,
     read_json,
 )
-from .discovery import camel_path, decode_request
+from .discovery import apply_field_mask, camel_path, decode_request
 from .operations import Operation
 from .serviceusage import require_api
 from .world import Registry, World
@@ -184,31 +184,6 @@ def _tidy(service: JSON) -> JSON:
 # ------------------------------------------------------------------------------------------- patching
 
 
-def _get_at(data: Mapping[str, Any], dotted: str) -> tuple[bool, Any]:
-    node: Any = data
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return False, None
-        node = node[part]
-    return True, node
-
-
-def _set_at(data: JSON, dotted: str, present: bool, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    node = data
-    for part in parents:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            if not present:
-                return
-            child = node[part] = {}
-        node = child
-    if present:
-        node[leaf] = copy.deepcopy(value)
-    else:
-        node.pop(leaf, None)
-
-
 def _apply_patch(current: JSON, sent: JSON, mask: list[str] | None) -> JSON:
     """The service after the patch: masked paths copied from `sent`, or every mutable field replaced."""
     updated = copy.deepcopy(current)
@@ -222,9 +197,7 @@ def _apply_patch(current: JSON, sent: JSON, mask: list[str] | None) -> JSON:
     for dotted in mask:
         if dotted.split(".", 1)[0] not in MUTABLE_FIELDS:
             raise invalid(f"Invalid update_mask path {dotted!r}: the field cannot be updated.")
-        present, value = _get_at(sent, dotted)
-        _set_at(updated, dotted, present, value)
-    return updated
+    return apply_field_mask(updated, sent, mask)
 
 
 def _validate(service: JSON) -> None:
