@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
+from aiohttp import web
+
 from .discovery import load_document
+from .server import RESPONSE_OBSERVERS
 
 # The discovery documents of the APIs the emulator serves (name.version as the file names).
 DEFAULT_DOCUMENTS: tuple[str, ...] = (
@@ -368,3 +373,55 @@ def _is_base64(value: str) -> bool:
     except (binascii.Error, ValueError):
         return False
     return True
+
+
+@dataclass(frozen=True)
+class RecordedResponse:
+    """One JSON response an emulator sent."""
+
+    method: str
+    path: str
+    status: int
+    body: Any
+
+
+class ResponseRecorder:
+    """Records the JSON body of every response any emulator app in this process sends, while active.
+
+    ```python
+    with ResponseRecorder() as recorder:
+        ...  # drive the emulator
+    assert not recorder.violations()
+    ```
+    It registers itself in `server.RESPONSE_OBSERVERS`; it is safe to use with the threaded emulator.
+    """
+
+    def __init__(self) -> None:
+        self.records: list[RecordedResponse] = []
+
+    def __call__(self, request: web.Request, response: web.StreamResponse) -> None:
+        if not isinstance(response, web.Response) or response.content_type != "application/json":
+            return
+        raw = response.body
+        if not isinstance(raw, bytes | bytearray):
+            return
+        self.records.append(RecordedResponse(request.method, request.path, response.status, json.loads(raw)))
+
+    def __enter__(self) -> ResponseRecorder:
+        RESPONSE_OBSERVERS.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self in RESPONSE_OBSERVERS:
+            RESPONSE_OBSERVERS.remove(self)
+
+    def violations(self, validator: DiscoveryValidator | None = None) -> list[Violation]:
+        """Schema violations of every recorded response (see `DiscoveryValidator.check`)."""
+        checker = validator or default_validator()
+        return checker.check_all((r.method, r.path, r.status, r.body) for r in self.records)
+
+
+@cache
+def default_validator() -> DiscoveryValidator:
+    """One shared validator over `DEFAULT_DOCUMENTS` (building one parses the documents)."""
+    return DiscoveryValidator()

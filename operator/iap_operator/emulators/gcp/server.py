@@ -8,6 +8,7 @@ import contextlib
 import importlib
 import logging
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +29,15 @@ SERVICE_MODULES = (
     "iap_operator.emulators.gcp.serviceusage",
     "iap_operator.emulators.gcp.resourcemanager",
 )
+
+# Opt-in observers of every response any emulator app sends: `observer(request, response)` (tests record
+# bodies with them for discovery-schema conformance checks; see conformance.py). Empty in production.
+RESPONSE_OBSERVERS: list[Callable[[web.Request, web.StreamResponse], None]] = []
+
+
+async def _notify_response_observers(request: web.Request, response: web.StreamResponse) -> None:
+    for observer in list(RESPONSE_OBSERVERS):
+        observer(request, response)
 
 
 @web.middleware
@@ -74,6 +84,7 @@ def build_app(world: World | None = None) -> web.Application:
         client_max_size=8 * 1024 * 1024,
     )
     app["world"] = world
+    app.on_response_prepare.append(_notify_response_observers)
     registry = Registry(app, world)
     control.register(registry, world)
     app["services"] = _register_services(registry, world)
