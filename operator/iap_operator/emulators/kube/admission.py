@@ -170,12 +170,17 @@ def _child(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
+_SHOW_MAX = 128  # longer strings are cut in messages
+
+
 def _show(value: Any) -> str:
     """A value as Kubernetes shows it in `Invalid value: ...`."""
     if isinstance(value, Mapping):
         return '"object"'
     if isinstance(value, list):
         return '"array"'
+    if isinstance(value, str) and len(value) > _SHOW_MAX:
+        value = f"{value[:_SHOW_MAX]}...(truncated)"
     return json.dumps(value, ensure_ascii=False)
 
 

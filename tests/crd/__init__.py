@@ -1,0 +1,1 @@
+"""The IapProtectedService CRD: corpus of valid/invalid manifests, admission, model agreement, examples."""
