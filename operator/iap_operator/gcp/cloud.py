@@ -1,0 +1,54 @@
+"""`build_cloud`: every engine port wired to its GCP adapter; one thread pool and one set of clients."""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor, ThreadPoolExecutor
+
+from iap_operator.engine.ports import Cloud
+from iap_operator.gcp.calls import Caller
+from iap_operator.gcp.clients import Clients
+from iap_operator.gcp.cloud_run import CloudRunAdapter
+from iap_operator.gcp.compute.address import AddressAdapter
+from iap_operator.gcp.compute.backend_service import BackendServiceAdapter
+from iap_operator.gcp.compute.forwarding_rule import ForwardingRuleAdapter
+from iap_operator.gcp.compute.neg import NegAdapter
+from iap_operator.gcp.compute.operations import OperationWaiter
+from iap_operator.gcp.compute.ssl_certificate import SslCertificateAdapter
+from iap_operator.gcp.compute.target_http_proxy import TargetHttpProxyAdapter
+from iap_operator.gcp.compute.target_https_proxy import TargetHttpsProxyAdapter
+from iap_operator.gcp.compute.url_map import UrlMapAdapter
+from iap_operator.gcp.config import GcpConfig
+from iap_operator.gcp.iam import IamAdapter
+from iap_operator.gcp.projects import ProjectsAdapter
+from iap_operator.gcp.service_identity import ServiceIdentityAdapter
+
+
+def build_cloud(config: GcpConfig, executor: Executor | None = None) -> Cloud:
+    """The adapters for `config`. Pass `executor` to own the thread pool's lifetime (tests); otherwise a
+    pool of `config.max_workers` threads lives as long as the process."""
+    pool = executor or ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="gcp")
+    caller = Caller(pool, config.on_call)
+    clients = Clients.build(config)
+    compute = clients.compute
+    timeout = config.timeout
+    waiter = OperationWaiter(
+        caller, compute.global_operations, compute.region_operations, config.operation_timeout
+    )
+    return Cloud(
+        projects=ProjectsAdapter(caller, clients.projects, timeout),
+        identities=ServiceIdentityAdapter(caller, clients.service_usage, config.operation_timeout),
+        cloud_run=CloudRunAdapter(caller, clients.run, timeout, config.operation_timeout),
+        iam=IamAdapter(caller, clients.run, clients.iap, timeout),
+        negs=NegAdapter(caller, waiter, None, timeout, regional=compute.region_negs),
+        backend_services=BackendServiceAdapter(
+            caller, waiter, compute.backend_services, timeout, regional=compute.region_backend_services
+        ),
+        url_maps=UrlMapAdapter(caller, waiter, compute.url_maps, timeout),
+        ssl_certificates=SslCertificateAdapter(caller, waiter, compute.ssl_certificates, timeout),
+        https_proxies=TargetHttpsProxyAdapter(caller, waiter, compute.https_proxies, timeout),
+        http_proxies=TargetHttpProxyAdapter(caller, waiter, compute.http_proxies, timeout),
+        addresses=AddressAdapter(caller, waiter, compute.addresses, timeout),
+        forwarding_rules=ForwardingRuleAdapter(
+            caller, waiter, compute.forwarding_rules, timeout, compute.addresses
+        ),
+    )

@@ -1,0 +1,1 @@
+"""One adapter per compute kind, on a shared base (`base.ComputeKind`)."""

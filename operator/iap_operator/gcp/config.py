@@ -1,0 +1,41 @@
+"""How the adapters reach Google: endpoints, credentials, timeouts, the metrics hook."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+# The APIs the adapters call; `GcpConfig.endpoints` may override any of them (emulators, private access).
+SERVICES = ("compute", "run", "iap", "serviceusage", "cloudresourcemanager")
+
+OnCall = Callable[[str, str, str], None]
+"""`on_call(service, method, code)` after every API call; `code` is the HTTP status or an error name."""
+
+
+def _ignore_call(service: str, method: str, code: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class GcpConfig:
+    """`endpoints`: service -> base URL (absent = Google's default). `anonymous`: no credentials
+    (emulators); otherwise Application Default Credentials with the cloud-platform scope."""
+
+    endpoints: Mapping[str, str] = field(default_factory=dict)
+    anonymous: bool = False
+    timeout: float = 60.0  # seconds per HTTP call
+    max_workers: int = 16  # threads running the (blocking) client calls
+    operation_timeout: float = 900.0  # seconds a long-running operation may take before we give up
+    on_call: OnCall = _ignore_call
+
+    def __post_init__(self) -> None:
+        unknown = set(self.endpoints) - set(SERVICES)
+        if unknown:
+            raise ValueError(f"unknown GCP endpoints {sorted(unknown)}; known: {', '.join(SERVICES)}")
+        if self.timeout <= 0 or self.operation_timeout <= 0 or self.max_workers < 1:
+            raise ValueError("timeout, operation_timeout and max_workers must be positive")
+        object.__setattr__(self, "endpoints", MappingProxyType(dict(self.endpoints)))
+
+    def endpoint(self, service: str) -> str | None:
+        return self.endpoints.get(service)
