@@ -1,0 +1,93 @@
+"""Target HTTPS and HTTP proxies: a URL map (+ certificates), `setUrlMap`, `setSslCertificates`, patch."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from aiohttp import web
+
+from iap_operator.emulators.gcp.core import JSON, invalid
+from iap_operator.emulators.gcp.world import Registry
+
+from .crud import Collection, Scope
+from .links import Ref
+
+MAX_CERTIFICATES = 15
+
+
+class TargetHttpProxies(Collection):
+    collection = "targetHttpProxies"
+    api_resource = "targetHttpProxies"
+    kind = "compute#targetHttpProxy"
+    singular = "target_http_proxy"
+    fingerprinted = True
+    fingerprint_required = True
+    patchable = True
+
+    def url_map(self, scope: Scope, value: Any, field: str) -> str:
+        return self.state.require_existing(
+            value, field=field, scope=scope, collections=("urlMaps",)
+        ).self_link
+
+    def build(self, scope: Scope, ref: Ref, body: JSON, current: JSON | None) -> JSON:
+        fields = copy.deepcopy(body)
+        fields["urlMap"] = self.url_map(scope, body.get("urlMap"), "resource.urlMap")
+        return fields
+
+    async def handle_set_url_map(self, request: web.Request) -> web.Response:
+        def change(scope: Scope, ref: Ref, current: JSON, body: JSON) -> JSON:
+            return {**current, "urlMap": self.url_map(scope, body.get("urlMap"), "urlMap")}
+
+        return await self.set_fields(request, "setUrlMap", change)
+
+    def register_extra(self, registry: Registry) -> None:
+        # The discovery document puts setUrlMap (and setSslCertificates) outside `global/`.
+        for prefix in ("/compute/v1/projects/{project}", "/compute/v1/projects/{project}/global"):
+            registry.route("POST", f"{prefix}/{self.collection}/{{name}}/setUrlMap", self.handle_set_url_map)
+
+
+class TargetHttpsProxies(TargetHttpProxies):
+    collection = "targetHttpsProxies"
+    api_resource = "targetHttpsProxies"
+    kind = "compute#targetHttpsProxy"
+    singular = "target_https_proxy"
+
+    def certificates(self, scope: Scope, value: Any, field: str, *, required: bool) -> list[str]:
+        if value is None:
+            value = []
+        if not isinstance(value, list) or len(value) > MAX_CERTIFICATES:
+            raise invalid(f"Invalid value for field '{field}': at most {MAX_CERTIFICATES} certificates.")
+        if required and not value:
+            raise invalid(f"Invalid value for field '{field}': at least one SSL certificate is required.")
+        links = [
+            self.state.require_existing(
+                v, field=f"{field}[{i}]", scope=scope, collections=("sslCertificates",)
+            )
+            for i, v in enumerate(value)
+        ]
+        return list(dict.fromkeys(link.self_link for link in links))
+
+    def build(self, scope: Scope, ref: Ref, body: JSON, current: JSON | None) -> JSON:
+        fields = super().build(scope, ref, body, current)
+        needs_certs = not body.get("certificateMap")
+        fields["sslCertificates"] = self.certificates(
+            scope, body.get("sslCertificates"), "resource.sslCertificates", required=needs_certs
+        )
+        if not fields["sslCertificates"]:
+            del fields["sslCertificates"]
+        fields.setdefault("quicOverride", "NONE")
+        return fields
+
+    async def handle_set_certificates(self, request: web.Request) -> web.Response:
+        def change(scope: Scope, ref: Ref, current: JSON, body: JSON) -> JSON:
+            certs = self.certificates(scope, body.get("sslCertificates"), "sslCertificates", required=True)
+            return {**current, "sslCertificates": certs}
+
+        return await self.set_fields(request, "setSslCertificates", change)
+
+    def register_extra(self, registry: Registry) -> None:
+        super().register_extra(registry)
+        for prefix in ("/compute/v1/projects/{project}", "/compute/v1/projects/{project}/global"):
+            route = f"{prefix}/{self.collection}/{{name}}/setSslCertificates"
+            registry.route("POST", route, self.handle_set_certificates)
