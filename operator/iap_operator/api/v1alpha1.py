@@ -311,3 +311,9 @@ class IapProtectedServiceStatus(_StatusModel):
     resources: tuple[ResourceStatus, ...] = ()
     grants: GrantsStatus | None = None
     last_sync_time: datetime.datetime | None = None
+
+    @field_validator("conditions")
+    @classmethod
+    def _one_condition_per_type(cls, value: tuple[Condition, ...]) -> tuple[Condition, ...]:
+        _no_duplicates([condition.type for condition in value], "condition type")
+        return value
