@@ -30,6 +30,9 @@ SERVICE_MODULES = (
     "iap_operator.emulators.gcp.resourcemanager",
 )
 
+WORLD = web.AppKey("world", World)  # the app's World
+SERVICES = web.AppKey("services", list[str])  # names of the service modules registered
+
 # Opt-in observers of every response any emulator app sends: `observer(request, response)` (tests record
 # bodies with them for discovery-schema conformance checks; see conformance.py). Empty in production.
 RESPONSE_OBSERVERS: list[Callable[[web.Request, web.StreamResponse], None]] = []
@@ -77,17 +80,17 @@ def _register_services(registry: Registry, world: World) -> list[str]:
 
 
 def build_app(world: World | None = None) -> web.Application:
-    """The aiohttp app serving every emulated API on one port; the `World` is at `app["world"]`."""
+    """The aiohttp app serving every emulated API on one port; the `World` is at `app[WORLD]`."""
     world = world or World()
     app = web.Application(
         middlewares=[world.requests.middleware, world.faults.middleware, google_errors],
         client_max_size=8 * 1024 * 1024,
     )
-    app["world"] = world
+    app[WORLD] = world
     app.on_response_prepare.append(_notify_response_observers)
     registry = Registry(app, world)
     control.register(registry, world)
-    app["services"] = _register_services(registry, world)
+    app[SERVICES] = _register_services(registry, world)
     return app
 
 

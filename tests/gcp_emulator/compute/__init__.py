@@ -1,0 +1,1 @@
+"""Compute Engine v1 emulation, driven by google-cloud-compute over REST."""
