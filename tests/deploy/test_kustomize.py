@@ -28,6 +28,7 @@ def find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
 def operator_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
     pod = find(objects, "Deployment", "iap-operator")["spec"]["template"]["spec"]
     (container,) = pod["containers"]
+    assert isinstance(container, dict)
     return container
 
 

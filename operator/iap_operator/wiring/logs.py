@@ -26,7 +26,7 @@ KOPF_OBJECTS_LOGGER = "kopf.objects"  # kopf.ObjectLogger's target; kopf posts i
 # Keys whose values are secrets: oauth2ClientSecret, client_secret, password, ... but not
 # oauth2ClientSecretSha256 (a digest, needed to explain drift).
 _SENSITIVE_KEYS = (
-    r"client_?secret|secret_?key|password|passwd|private_?key|access_?token|refresh_?token|id_?token|api_?key"
+    r"client_?secret|password|passwd|private_?key|access_?token|refresh_?token|id_?token|api_?key"
 )
 _SECRET_KEY = re.compile(rf"[\w.-]*?(?:{_SENSITIVE_KEYS})", re.IGNORECASE)
 # `key: value`, `key=value`, `"key": "value"`, `'key': 'value'` and `\"key\": \"value\"` (JSON quoted
@@ -156,7 +156,8 @@ def configure_logging(
     objects.filters[:] = [f for f in objects.filters if not isinstance(f, RedactSecrets)] + [redact]
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
-    root.handlers[:] = [h for h in root.handlers if not isinstance(h, _OperatorHandler)] + [handler]
+    # First in line: its filter redacts each record in place before any other handler sees it.
+    root.handlers[:] = [handler] + [h for h in root.handlers if not isinstance(h, _OperatorHandler)]
     root.setLevel(level)
     # As kopf's own set-up does: asyncio's chatter only when debugging.
     logging.getLogger("asyncio").setLevel(logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING)
