@@ -1,0 +1,135 @@
+"""Failures the engine must tell apart: in use, throttled (Retry-After), denied, slow, unreachable."""
+
+from __future__ import annotations
+
+import socket
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from iap_operator.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
+from iap_operator.engine.errors import CloudError, Fault
+from iap_operator.engine.ports import Cloud
+from iap_operator.gcp.cloud import build_cloud
+from iap_operator.gcp.config import SERVICES, GcpConfig
+
+from .conftest import MARKS, PROJECT, SEED, CallLog, chain, make_cloud, requests_to
+from .test_compute_lifecycle import create_up_to
+
+
+async def test_delete_of_a_referenced_resource_is_in_use(cloud: Cloud, emulator: EmulatorHandle) -> None:
+    resources = chain()
+    await create_up_to(cloud, resources, "rule")
+    await cloud.forwarding_rules.create(PROJECT, resources.rule, MARKS)
+
+    for spec in (
+        resources.neg,
+        resources.backend,
+        resources.url_map,
+        resources.address,
+        resources.https_proxy,
+    ):
+        with pytest.raises(CloudError) as caught:
+            await cloud.compute(spec.key.kind).delete(PROJECT, spec.key)
+        assert caught.value.fault is Fault.IN_USE, spec.key
+        assert await cloud.compute(spec.key.kind).find(PROJECT, spec.key) is not None
+
+
+async def test_throttled_insert_carries_retry_after(cloud: Cloud, emulator: EmulatorHandle) -> None:
+    neg = chain().neg
+    emulator.add_fault(method="POST", path=r"/networkEndpointGroups$", status=429, retry_after=3, count=1)
+
+    with pytest.raises(CloudError) as caught:
+        await cloud.negs.create(PROJECT, neg, MARKS)
+
+    assert caught.value.fault is Fault.TRANSIENT
+    assert caught.value.retry_after == 3.0
+    assert (await cloud.negs.create(PROJECT, neg, MARKS)).spec == neg  # the fault fired once
+
+
+@pytest.mark.parametrize(
+    ("status", "fault"),
+    [(503, Fault.TRANSIENT), (500, Fault.TRANSIENT), (403, Fault.PERMISSION_DENIED), (400, Fault.INVALID)],
+)
+async def test_http_errors_of_a_read(
+    cloud: Cloud, emulator: EmulatorHandle, status: int, fault: Fault
+) -> None:
+    neg = chain().neg
+    emulator.add_fault(method="GET", path=r"/networkEndpointGroups/", status=status, count=1)
+
+    with pytest.raises(CloudError) as caught:
+        await cloud.negs.find(PROJECT, neg.key)
+
+    assert caught.value.fault is fault
+    assert caught.value.retry_after is None
+
+
+async def test_operations_are_waited_for_through_the_configured_endpoint(
+    executor: ThreadPoolExecutor,
+) -> None:
+    async with run_gcp_emulator(seed=SEED, latency={("compute", "*", "*"): 0.2}) as emu:
+        cloud = make_cloud(emu, executor)
+        neg = chain().neg
+
+        created = await cloud.negs.create(PROJECT, neg, MARKS)
+
+        assert created.spec == neg
+        waits = [r for r in emu.requests() if r["path"].endswith("/wait")]
+        assert waits
+        assert all("/regions/us-central1/operations/" in r["path"] for r in waits)
+
+
+async def test_a_failed_operation_poll_is_retried(executor: ThreadPoolExecutor) -> None:
+    async with run_gcp_emulator(seed=SEED, latency={("compute", "*", "*"): 0.2}) as emu:
+        cloud = make_cloud(emu, executor)
+        emu.add_fault(method="POST", path=r"/operations/[^/]+/wait$", status=503, retry_after=0, count=1)
+
+        created = await cloud.url_maps.create(PROJECT, chain().redirect_map, MARKS)
+
+        assert created.spec.https_redirect
+        assert [r["status"] for r in requests_to(emu, "POST", "/wait")][:2] == [503, 200]
+        assert len(requests_to(emu, "POST", "/urlMaps")) == 1  # the insert itself was not repeated
+
+
+async def test_a_slow_answer_times_out_as_transient(executor: ThreadPoolExecutor) -> None:
+    async with run_gcp_emulator(seed=SEED) as emu:
+        config = GcpConfig(endpoints=dict.fromkeys(SERVICES, emu.url), anonymous=True, timeout=0.2)
+        cloud = build_cloud(config, executor)
+        emu.add_fault(method="GET", path=r"/addresses/", status=0, latency=0.6, count=1)
+
+        with pytest.raises(CloudError) as caught:
+            await cloud.addresses.find(PROJECT, chain().address.key)
+
+        assert caught.value.fault is Fault.TRANSIENT
+
+
+async def test_an_unreachable_endpoint_is_transient(executor: ThreadPoolExecutor) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    calls = CallLog()
+    config = GcpConfig(endpoints=dict.fromkeys(SERVICES, closed), anonymous=True, timeout=2.0, on_call=calls)
+    cloud = build_cloud(config, executor)
+
+    with pytest.raises(CloudError) as caught:
+        await cloud.addresses.find(PROJECT, chain().address.key)
+
+    assert caught.value.fault is Fault.TRANSIENT
+    assert calls.calls == [("compute", "globalAddresses.get", "UNAVAILABLE")]
+
+
+async def test_every_call_reaches_the_metrics_hook(
+    cloud: Cloud, emulator: EmulatorHandle, call_log: CallLog
+) -> None:
+    neg = chain().neg
+    await cloud.negs.find(PROJECT, neg.key)
+    await cloud.negs.create(PROJECT, neg, MARKS)
+    await cloud.negs.create(PROJECT, neg, MARKS)
+
+    assert call_log.calls == [
+        ("compute", "regionNetworkEndpointGroups.get", "404"),
+        ("compute", "regionNetworkEndpointGroups.insert", "200"),
+        ("compute", "regionNetworkEndpointGroups.get", "200"),
+        ("compute", "regionNetworkEndpointGroups.insert", "409"),
+        ("compute", "regionNetworkEndpointGroups.get", "200"),
+    ]

@@ -1,0 +1,220 @@
+"""Updates in place (fingerprints, setters), out-of-band changes, immutable fields, unmark (Abandon)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+
+import pytest
+
+from iap_operator.emulators.gcp.testing import EmulatorHandle
+from iap_operator.engine.errors import CloudError, Fault
+from iap_operator.engine.ports import Cloud
+from iap_operator.engine.resources import IapSettings, Key, Kind, Marks, Neg, SslCertificate, TargetHttpsProxy
+
+from .conftest import MARKS, OWNER, PROJECT, REGION, chain, compute_path, requests_to
+from .test_compute_lifecycle import create_up_to
+
+CLIENT_ID = "1234-abc.apps.googleusercontent.com"
+SECRET = "not-a-real-secret-value"
+SECRET_SHA = hashlib.sha256(SECRET.encode()).hexdigest()
+
+
+async def test_backend_service_update_sends_the_fingerprint(cloud: Cloud, emulator: EmulatorHandle) -> None:
+    resources = chain()
+    desired = await create_up_to(cloud, resources, "backend")
+    observed = await cloud.backend_services.create(PROJECT, desired, MARKS)
+    disabled = dataclasses.replace(desired, iap=IapSettings(enabled=False))
+
+    updated = await cloud.backend_services.update(PROJECT, disabled, observed)
+
+    assert updated.spec == disabled
+    assert updated.fingerprint != observed.fingerprint
+    assert emulator.state()[compute_path(desired)]["iap"] == {"enabled": False}
+    assert [r["status"] for r in requests_to(emulator, "PATCH", desired.key.name)] == [200]
+
+
+async def test_update_after_an_out_of_band_change_is_a_conflict(
+    cloud: Cloud, emulator: EmulatorHandle
+) -> None:
+    resources = chain()
+    desired = await create_up_to(cloud, resources, "backend")
+    observed = await cloud.backend_services.create(PROJECT, desired, MARKS)
+    emulator.mutate(compute_path(desired), {"description": "edited in the console"})
+
+    with pytest.raises(CloudError) as caught:
+        await cloud.backend_services.update(PROJECT, dataclasses.replace(desired, protocol="HTTP"), observed)
+
+    assert caught.value.fault is Fault.CONFLICT
+    assert [r["status"] for r in requests_to(emulator, "PATCH", desired.key.name)] == [412]
+    fresh = await cloud.backend_services.find(PROJECT, desired.key)
+    assert fresh is not None
+    repaired = await cloud.backend_services.update(
+        PROJECT, dataclasses.replace(desired, protocol="HTTP"), fresh
+    )
+    assert repaired.spec.protocol == "HTTP"
+
+
+async def test_custom_oauth_client_and_no_way_back(
+    cloud: Cloud, emulator: EmulatorHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    resources = chain()
+    desired = await create_up_to(cloud, resources, "backend")
+    custom = dataclasses.replace(
+        desired,
+        iap=IapSettings(
+            enabled=True, client_id=CLIENT_ID, client_secret_sha256=SECRET_SHA, client_secret=SECRET
+        ),
+    )
+
+    observed = await cloud.backend_services.create(PROJECT, custom, MARKS)
+
+    assert observed.spec == custom
+    assert observed.spec.iap.client_secret_sha256 == SECRET_SHA
+    assert SECRET not in str(emulator.state())
+    with pytest.raises(CloudError) as caught:
+        await cloud.backend_services.update(PROJECT, desired, observed)
+    assert caught.value.fault is Fault.INVALID
+    assert "Google-managed OAuth client" in caught.value.message
+    assert SECRET not in caplog.text
+
+
+async def test_url_map_update_and_redirect_switch(cloud: Cloud, emulator: EmulatorHandle) -> None:
+    first, second = chain("a"), chain("b")
+    await create_up_to(cloud, first, "url_map")
+    await create_up_to(cloud, second, "url_map")
+    observed = await cloud.url_maps.create(PROJECT, first.url_map, MARKS)
+    moved = dataclasses.replace(first.url_map, default_service=second.backend.key.path(PROJECT))
+
+    updated = await cloud.url_maps.update(PROJECT, moved, observed)
+
+    assert updated.spec == moved
+    with pytest.raises(CloudError) as stale:
+        await cloud.url_maps.update(PROJECT, first.url_map, observed)  # the fingerprint moved on
+    assert stale.value.fault is Fault.CONFLICT
+    with pytest.raises(CloudError) as switch:
+        await cloud.url_maps.update(PROJECT, dataclasses.replace(moved, https_redirect=True), updated)
+    assert switch.value.fault is Fault.INVALID
+
+
+async def test_https_proxy_calls_only_the_setters_that_differ(cloud: Cloud, emulator: EmulatorHandle) -> None:
+    first, second = chain("a"), chain("b")
+    await create_up_to(cloud, first, "https_proxy")
+    await create_up_to(cloud, second, "https_proxy")
+    observed = await cloud.https_proxies.create(PROJECT, first.https_proxy, MARKS)
+    certs = (second.certificate.key.path(PROJECT), first.certificate.key.path(PROJECT))
+    new_certs = TargetHttpsProxy(first.https_proxy.key, first.https_proxy.url_map, certs)
+
+    updated = await cloud.https_proxies.update(PROJECT, new_certs, observed)
+
+    assert updated.spec == new_certs  # order kept
+    assert len(requests_to(emulator, "POST", f"/{first.https_proxy.key.name}/setSslCertificates")) == 1
+    assert requests_to(emulator, "POST", f"/{first.https_proxy.key.name}/setUrlMap") == []
+    new_map = dataclasses.replace(new_certs, url_map=second.url_map.key.path(PROJECT))
+    assert (await cloud.https_proxies.update(PROJECT, new_map, updated)).spec == new_map
+    assert len(requests_to(emulator, "POST", f"/{first.https_proxy.key.name}/setUrlMap")) == 1
+    assert len(requests_to(emulator, "POST", f"/{first.https_proxy.key.name}/setSslCertificates")) == 1
+
+
+async def test_http_proxy_set_url_map(cloud: Cloud, emulator: EmulatorHandle) -> None:
+    first, second = chain("a"), chain("b")
+    await create_up_to(cloud, first, "http_proxy")
+    await create_up_to(cloud, second, "http_proxy")
+    observed = await cloud.http_proxies.create(PROJECT, first.http_proxy, MARKS)
+    moved = dataclasses.replace(first.http_proxy, url_map=second.redirect_map.key.path(PROJECT))
+
+    updated = await cloud.http_proxies.update(PROJECT, moved, observed)
+
+    assert updated.spec == moved
+    assert emulator.state()[compute_path(moved)]["urlMap"].endswith(second.redirect_map.key.path(PROJECT))
+
+
+async def test_forwarding_rule_target_is_set_other_fields_are_immutable(
+    cloud: Cloud, emulator: EmulatorHandle
+) -> None:
+    first, second = chain("a"), chain("b")
+    await create_up_to(cloud, first, "rule")
+    await create_up_to(cloud, second, "http_proxy")  # everything before it, the HTTPS proxy included
+    observed = await cloud.forwarding_rules.create(PROJECT, first.rule, MARKS)
+    retargeted = dataclasses.replace(first.rule, target=second.https_proxy.key.path(PROJECT))
+
+    updated = await cloud.forwarding_rules.update(PROJECT, retargeted, observed)
+
+    assert updated.spec == retargeted
+    assert len(requests_to(emulator, "POST", f"/{first.rule.key.name}/setTarget")) == 1
+    with pytest.raises(CloudError) as caught:
+        await cloud.forwarding_rules.update(
+            PROJECT, dataclasses.replace(retargeted, port_range="8443"), updated
+        )
+    assert caught.value.fault is Fault.INVALID
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        Neg(Key(Kind.NEG, "neg-a", REGION), "other-service"),
+        SslCertificate(Key(Kind.SSL_CERTIFICATE, "cert-a"), ("other.example.com",)),
+    ],
+)
+async def test_kinds_without_update_refuse_a_change(
+    cloud: Cloud, emulator: EmulatorHandle, spec: Neg | SslCertificate
+) -> None:
+    resources = chain()
+    original = resources.neg if isinstance(spec, Neg) else resources.certificate
+    adapter = cloud.compute(spec.key.kind)
+    observed = await adapter.create(PROJECT, original, MARKS)
+    assert await adapter.update(PROJECT, original, observed) == observed
+
+    with pytest.raises(CloudError) as caught:
+        await adapter.update(PROJECT, spec, observed)
+
+    assert caught.value.fault is Fault.INVALID
+
+
+async def test_unmark_rewrites_labels_and_patchable_descriptions(
+    cloud: Cloud, emulator: EmulatorHandle
+) -> None:
+    resources = chain()
+    await create_up_to(cloud, resources, "rule")
+    await cloud.forwarding_rules.create(PROJECT, resources.rule, MARKS)
+    released = OWNER.released(MARKS)
+    assert released == Marks(description="", labels={})
+    kept = Marks(description="kept", labels={"team": "a"})
+
+    for spec in (resources.address, resources.rule, resources.backend, resources.url_map, resources.neg):
+        adapter = cloud.compute(spec.key.kind)
+        observed = await adapter.find(PROJECT, spec.key)
+        assert observed is not None
+        await adapter.unmark(PROJECT, observed, kept)
+
+    state = emulator.state()
+    for labelled in (resources.address, resources.rule):
+        assert state[compute_path(labelled)]["labels"] == {"team": "a"}
+        assert state[compute_path(labelled)]["description"] == MARKS.description  # not patchable
+    for described in (resources.backend, resources.url_map):
+        assert state[compute_path(described)]["description"] == "kept"
+    assert state[compute_path(resources.neg)]["description"] == MARKS.description
+    address = await cloud.addresses.find(PROJECT, resources.address.key)
+    assert address is not None
+    assert address.marks == Marks(description=MARKS.description, labels={"team": "a"})
+
+
+async def test_regional_backend_service(cloud: Cloud, emulator: EmulatorHandle) -> None:
+    resources = chain()
+    await cloud.negs.create(PROJECT, resources.neg, MARKS)
+    desired = dataclasses.replace(
+        resources.backend, key=Key(Kind.BACKEND_SERVICE, "regional-bs", REGION), scheme="EXTERNAL_MANAGED"
+    )
+
+    observed = await cloud.backend_services.create(PROJECT, desired, MARKS)
+
+    assert observed.spec == desired
+    assert "/regions/us-central1/backendServices/regional-bs" in observed.self_link
+    updated = await cloud.backend_services.update(
+        PROJECT, dataclasses.replace(desired, protocol="HTTP"), observed
+    )
+    assert updated.spec.protocol == "HTTP"
+    await cloud.backend_services.delete(PROJECT, desired.key)
+    assert await cloud.backend_services.find(PROJECT, desired.key) is None
