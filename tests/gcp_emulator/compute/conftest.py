@@ -131,10 +131,8 @@ class Compute:
         resource = compute_v1.ForwardingRule(
             name=name,
             target=f"{SELF}/global/{target}",
-            port_range="443",
-            load_balancing_scheme="EXTERNAL_MANAGED",
             **({"I_p_address": ip} if ip else {}),
-            **fields,
+            **{"port_range": "443", "load_balancing_scheme": "EXTERNAL_MANAGED", **fields},
         )
         self.wait(self.forwarding_rules.insert_unary(project=PROJECT, forwarding_rule_resource=resource))
         return self.forwarding_rules.get(project=PROJECT, forwarding_rule=name)

@@ -119,7 +119,8 @@ def test_custom_client_cannot_switch_back_to_google_managed(compute: Compute) ->
 def test_google_managed_client_is_fine_from_the_start(compute: Compute) -> None:
     compute.neg()
     bs = compute.backend_service(iap=compute_v1.BackendServiceIAP(enabled=True))
-    assert bs.iap.enabled and not bs.iap.oauth2_client_id
+    assert bs.iap.enabled
+    assert not bs.iap.oauth2_client_id
 
 
 def test_new_client_needs_its_secret(compute: Compute) -> None:
