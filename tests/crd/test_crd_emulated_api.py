@@ -17,6 +17,7 @@ from iap_operator.resources import crd_path
 
 from .corpus import INVALID, Case
 from .test_crd_corpus_admission import expected_after_admission
+from .test_crd_examples import DOCS
 
 COLLECTION = f"/apis/{api.GROUP}/{api.VERSION}/namespaces/default/{api.PLURAL}"
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
@@ -93,3 +94,10 @@ async def test_refused_objects_are_not_stored(http: aiohttp.ClientSession) -> No
     assert status == 422
     async with http.get(f"{COLLECTION}/{case.name}") as response:
         assert response.status == 404
+
+
+async def test_examples_apply_cleanly(http: aiohttp.ClientSession) -> None:
+    for file, doc in DOCS:
+        url = "/api/v1/namespaces/default/secrets" if doc["kind"] == "Secret" else COLLECTION
+        async with http.post(url, json=doc) as response:
+            assert response.status == 201, (file, await response.text())
