@@ -116,6 +116,7 @@ class Cluster:
         for field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields"):
             meta.pop(field, None)
         meta.update(name=name, uid=objectmeta.new_uid(), creationTimestamp=objectmeta.now(), generation=1)
+        meta.pop("namespace", None)  # cluster-scoped objects have none
         if namespace is not None:
             meta["namespace"] = namespace
         obj.update(apiVersion=info.api_version, kind=info.kind, metadata=meta)

@@ -115,9 +115,15 @@ async def serve_kube_emulator(
     *,
     admitter: Admitter | None = _DEFAULT,
     request_log_limit: int | None = 1000,
+    watch_history: int = 1000,
 ) -> AsyncIterator[KubeEmulatorHandle]:
-    """Serve the emulated API over HTTP until the block exits; CRDs (files or dicts) are pre-installed."""
-    cluster = Cluster(admitter=default_admitter() if admitter is _DEFAULT else admitter)
+    """Serve the emulated API over HTTP until the block exits; CRDs (files or dicts) are pre-installed.
+
+    `watch_history` is how many events per resource a watch can resume from (older: 410 Gone).
+    """
+    cluster = Cluster(
+        admitter=default_admitter() if admitter is _DEFAULT else admitter, watch_history=watch_history
+    )
     emulator = KubeEmulator(cluster=cluster, request_log_limit=request_log_limit)
     async with emulator:
         runner = aiohttp.web.ServerRunner(
