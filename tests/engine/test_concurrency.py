@@ -53,7 +53,7 @@ async def test_a_dependent_step_starts_after_its_dependency(gcp: FakeGcp, harnes
     seen: list[int] = []
 
     async def slow_neg(_: Call) -> None:
-        for _ in range(50):
+        for _turn in range(50):
             await asyncio.sleep(0)  # a yield, not a wait: lets every other ready task run
 
     async def check(call: Call) -> None:
