@@ -1,0 +1,60 @@
+"""Resource Manager project numbers and Service Usage service agents."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from iap_operator.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
+from iap_operator.engine.errors import CloudError, Fault
+from iap_operator.engine.ports import Cloud
+
+from .conftest import NUMBER, PROJECT, SEED, CallLog, make_cloud, requests_to
+
+IAP_AGENT = f"service-{NUMBER}@gcp-sa-iap.iam.gserviceaccount.com"
+
+
+async def test_project_number_is_read_once(cloud: Cloud, emulator: EmulatorHandle) -> None:
+    assert await cloud.projects.project_number(PROJECT) == NUMBER
+    assert await cloud.projects.project_number(PROJECT) == NUMBER
+    assert len(requests_to(emulator, "GET", f"/v3/projects/{PROJECT}")) == 1
+
+
+async def test_unknown_project_is_permission_denied(cloud: Cloud) -> None:
+    with pytest.raises(CloudError) as caught:
+        await cloud.projects.project_number("no-such-project")
+    assert caught.value.fault is Fault.PERMISSION_DENIED
+
+
+async def test_service_identity(cloud: Cloud, emulator: EmulatorHandle, call_log: CallLog) -> None:
+    email = await cloud.identities.ensure_service_identity(NUMBER, "iap.googleapis.com")
+
+    assert email == IAP_AGENT
+    assert await cloud.identities.ensure_service_identity(NUMBER, "iap.googleapis.com") == IAP_AGENT
+    calls = requests_to(emulator, "POST", "/services/iap.googleapis.com:generateServiceIdentity")
+    assert [r["path"] for r in calls] == [
+        f"/v1beta1/projects/{NUMBER}/services/iap.googleapis.com:generateServiceIdentity"
+    ] * 2
+    assert ("serviceusage", "services.generateServiceIdentity", "200") in call_log.calls
+
+
+async def test_service_identity_polls_the_operation(executor: ThreadPoolExecutor) -> None:
+    async with run_gcp_emulator(seed=SEED, latency={("serviceusage", "*", "*"): 0.3}) as emu:
+        cloud = make_cloud(emu, executor)
+
+        assert await cloud.identities.ensure_service_identity(NUMBER, "iap.googleapis.com") == IAP_AGENT
+
+        polls = [r for r in emu.requests() if r["path"].startswith("/v1beta1/operations/")]
+        assert polls
+        assert all(r["method"] == "GET" for r in polls)
+
+
+async def test_service_identity_throttled(cloud: Cloud, emulator: EmulatorHandle) -> None:
+    emulator.add_fault(method="POST", path=r":generateServiceIdentity$", status=429, retry_after=7, count=1)
+
+    with pytest.raises(CloudError) as caught:
+        await cloud.identities.ensure_service_identity(NUMBER, "iap.googleapis.com")
+
+    assert caught.value.fault is Fault.TRANSIENT
+    assert caught.value.retry_after == 7.0
