@@ -374,7 +374,11 @@ def _summary(
         protected = Condition(Type.PROTECTED, False, Reason.DEPENDENCY_NOT_READY, message)
     else:
         if failing:
-            first = failing[0]
+            # Report the cause, not a step that only waits for it; when stalled, the permanent cause.
+            causes = [c for c in failing if c.reason is not Reason.DEPENDENCY_NOT_READY] or failing
+            if outcome.stalled:
+                causes = [c for c in causes if c.reason in PERMANENT] or causes
+            first = causes[0]
             ready = Condition(Type.READY, False, first.reason, f"{first.type}: {first.message}")
         else:
             ready = Condition(

@@ -1,0 +1,75 @@
+"""ManagementConflict: a resource with our name that is not ours is reported, never updated or deleted."""
+
+from __future__ import annotations
+
+import pytest
+
+from iap_operator.engine.conditions import Reason
+from iap_operator.engine.resources import (
+    Address,
+    BackendService,
+    IapSettings,
+    Kind,
+    Marks,
+    Spec,
+    UrlMap,
+)
+
+from .fakes import FakeGcp
+from .scenario import PROJECT, Harness, identity, key, reasons, spec
+
+HAND_MADE = Marks(description="made by hand by the network team")
+
+
+def foreign_url_map() -> UrlMap:
+    return UrlMap(key(Kind.URL_MAP, "um"), default_service="projects/demo-project/global/backendServices/x")
+
+
+def foreign_backend_service() -> BackendService:
+    return BackendService(key(Kind.BACKEND_SERVICE, "bs"), iap=IapSettings(enabled=False))
+
+
+@pytest.mark.parametrize(
+    "squatter",
+    [
+        pytest.param(foreign_url_map(), id="url-map"),
+        pytest.param(foreign_backend_service(), id="backend-service"),
+    ],
+)
+async def test_a_foreign_resource_with_our_name_is_not_touched(
+    gcp: FakeGcp, harness: Harness, squatter: Spec
+) -> None:
+    store = gcp.compute(squatter.key.kind)
+    before = store.put(PROJECT, squatter, HAND_MADE)
+
+    outcome = await harness.reconcile(spec())
+
+    squatter_writes = [c for c in gcp.writes() if c.port == store.port and c.subject == squatter.key.name]
+    assert squatter_writes == []
+    assert store.get(PROJECT, squatter.key) == before
+    assert outcome.stalled
+    assert outcome.error is None
+    state = reasons(outcome)
+    assert state["Ready"] == (False, Reason.MANAGEMENT_CONFLICT)
+    assert state["Stalled"] == (True, Reason.MANAGEMENT_CONFLICT)
+    assert state["LoadBalancerReady"] == (False, Reason.MANAGEMENT_CONFLICT)
+    ready = next(c for c in outcome.conditions if c.type == "Ready")
+    assert squatter.key.name in ready.message
+
+    teardown = await harness.teardown(spec())
+
+    assert store.get(PROJECT, squatter.key) == before  # never deleted either
+    assert not [c for c in gcp.writes() if c.method == "delete" and c.subject == squatter.key.name]
+    assert teardown.done
+
+
+async def test_a_resource_marked_by_another_object_is_not_ours(gcp: FakeGcp, harness: Harness) -> None:
+    other = identity(uid="9d7c0000-3333-4c1e-9d55-6f2d3c4b5a69")
+    address = Address(key(Kind.ADDRESS, "ip"))  # our name, but another object's marks
+    before = gcp.addresses.put(PROJECT, address, other.marks())
+
+    outcome = await harness.reconcile(spec())
+
+    assert reasons(outcome)["LoadBalancerReady"] == (False, Reason.MANAGEMENT_CONFLICT)
+    assert not [c for c in gcp.writes() if c.port == "addresses"]
+    assert gcp.addresses.get(PROJECT, address.key) == before
