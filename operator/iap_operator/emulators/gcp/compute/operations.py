@@ -95,7 +95,7 @@ def register_operation_routes(registry: Registry, world: World) -> None:
     async def delete(request: web.Request) -> web.Response:
         op = find(request)
         world.operations.remove(op.path)
-        return web.Response(status=204)
+        return json_response({})  # an empty message: the client library parses the body as JSON
 
     async def list_(request: web.Request) -> web.Response:
         project, region = locate(request)
