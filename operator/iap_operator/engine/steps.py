@@ -82,6 +82,8 @@ class Steps:
             )
         if have.spec == want:
             return have
+        if isinstance(want, BackendService) and isinstance(have.spec, BackendService):
+            self._check_oauth_switch(have.spec.iap, want.iap)  # refused without a write, as in attach_iap
         if key.kind in _IMMUTABLE:
             raise CloudError(
                 Fault.INVALID, f"{key.kind} {key.name!r} differs from the desired state and cannot be updated"
