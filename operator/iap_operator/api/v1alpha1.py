@@ -232,11 +232,13 @@ class IapProtectedServiceSpec(_SpecModel):
         return value
 
     @model_validator(mode="after")
-    def _load_balancer_matches_mode(self) -> IapProtectedServiceSpec:
+    def _matches_mode(self) -> IapProtectedServiceSpec:
         if self.mode is Mode.DIRECT and self.load_balancer is not None:
             raise ValueError("loadBalancer must not be set when mode is Direct")
         if self.mode is Mode.LOAD_BALANCER and self.load_balancer is None:
             raise ValueError("loadBalancer is required when mode is LoadBalancer")
+        if self.mode is Mode.DIRECT and self.oauth_client is not None:
+            raise ValueError("oauthClient is not supported with mode Direct yet")
         return self
 
     @property
