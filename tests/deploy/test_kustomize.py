@@ -128,7 +128,10 @@ def test_example_overlay_narrows_scope_and_pins_the_image(kustomize: Render) -> 
     container = operator_container(kustomize("deploy/overlays/example"))
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["IAP_OPERATOR_NAMESPACES"] == "team-a,team-b"
-    assert env["IAP_OPERATOR_ALLOWED_PROJECTS"] == "acme-web-prod,acme-web-staging"
+    assert (
+        env["IAP_OPERATOR_ALLOWED_PROJECTS"]
+        == "team-a=acme-web-prod,acme-web-staging;team-b=acme-team-b-staging-*"
+    )
     assert env["IAP_OPERATOR_DEFAULT_PROJECT"] == "acme-web-prod"
     assert env["IAP_OPERATOR_LOG_FORMAT"] == "json"  # the base's env survives the patch
     assert container["image"] == "registry.example.com/platform/iap-operator:0.1.0"
