@@ -118,7 +118,7 @@ class Reconciler:
     def _blocked(self, exc: SpecError | CloudError | Waiting) -> Outcome:
         reason, message = _reason(exc)
         outcome = Outcome(conditions=[])
-        if isinstance(exc, CloudError) and exc.transient:
+        if isinstance(exc, CloudError) and _retryable(exc):
             outcome.error = exc
         elif isinstance(exc, Waiting):
             outcome.poll_after = exc.poll_after
@@ -332,7 +332,7 @@ def _finish(
         r for r in results.values() if isinstance(r, BaseException) and not isinstance(r, DependencyFailed)
     ]
     for error in errors:
-        if isinstance(error, CloudError) and error.transient:
+        if isinstance(error, CloudError) and _retryable(error):
             outcome.error = outcome.error or error
         elif isinstance(error, Waiting):
             outcome.poll_after = min(outcome.poll_after or error.poll_after, error.poll_after)
@@ -450,6 +450,12 @@ def _reason(exc: BaseException) -> tuple[Reason, str]:
         }
         return by_fault.get(exc.fault, Reason.API_ERROR), exc.message
     return Reason.API_ERROR, f"{type(exc).__name__}: {exc}"
+
+
+def _retryable(exc: CloudError) -> bool:
+    """Retry with backoff unless the error is permanent: a NotFound or FailedPrecondition is neither,
+    and without an error, a poll or a stall nothing would look at the resource again before resync."""
+    return exc.transient or _reason(exc)[0] not in PERMANENT
 
 
 def _bind(fn: Any, value: Any) -> Any:
