@@ -139,3 +139,22 @@ def test_invalid_labels(compute: Compute) -> None:
     with pytest.raises(exceptions.BadRequest) as caught:
         compute.address(labels={"Owner": "abc"})
     assert reason_of(caught.value) == "invalid"
+
+
+def test_forwarding_rule_patch(compute: Compute) -> None:
+    compute.chain()
+    rule = compute.forwarding_rules.get(project=PROJECT, forwarding_rule="fr-hello")
+    patch = compute_v1.ForwardingRule(fingerprint=rule.fingerprint, description="patched")
+    compute.wait(
+        compute.forwarding_rules.patch_unary(
+            project=PROJECT, forwarding_rule="fr-hello", forwarding_rule_resource=patch
+        )
+    )
+    after = compute.forwarding_rules.get(project=PROJECT, forwarding_rule="fr-hello")
+    assert after.description == "patched"
+    assert after.I_p_address == rule.I_p_address
+    assert after.fingerprint != rule.fingerprint
+    with pytest.raises(exceptions.PreconditionFailed):
+        compute.forwarding_rules.patch_unary(
+            project=PROJECT, forwarding_rule="fr-hello", forwarding_rule_resource=patch
+        )
