@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,16 +106,18 @@ def chain(suffix: str = "a") -> Chain:
 
 
 @pytest.fixture
-def executor() -> Iterator[ThreadPoolExecutor]:
-    pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="gcp-test")
-    yield pool
-    pool.shutdown(wait=True, cancel_futures=True)
-
-
-@pytest.fixture
 async def emulator() -> AsyncIterator[EmulatorHandle]:
     async with run_gcp_emulator(seed=SEED) as emu:
         yield emu
+
+
+@pytest.fixture
+async def executor() -> AsyncIterator[ThreadPoolExecutor]:
+    """The adapters' thread pool. Shut down while the loop still runs: the emulator (served by this loop)
+    must answer the calls still in flight, so the fixture is async and is set up after `emulator`."""
+    pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="gcp-test")
+    yield pool
+    await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
 
 @pytest.fixture
@@ -135,6 +138,7 @@ def make_cloud(emu: EmulatorHandle, executor: ThreadPoolExecutor, call_log: Call
 
 @pytest.fixture
 def cloud(emulator: EmulatorHandle, executor: ThreadPoolExecutor, call_log: CallLog) -> Cloud:
+    # `emulator` before `executor`: the pool is shut down first, while the emulator still serves.
     return make_cloud(emulator, executor, call_log)
 
 

@@ -85,7 +85,7 @@ async def test_direct_iap_refused_while_a_backend_service_has_iap(
 
 
 async def test_update_waits_for_the_operation(executor: ThreadPoolExecutor) -> None:
-    async with run_gcp_emulator(seed=SEED, latency={("run", "*", "*"): 0.3}) as emu:
+    async with run_gcp_emulator(seed=SEED, latency={("run", "*", "*"): 0.1}) as emu:
         cloud = make_cloud(emu, executor)
         service = await cloud.cloud_run.find(PROJECT, REGION, RUN_SERVICE)
         assert service is not None

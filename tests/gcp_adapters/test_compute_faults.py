@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import socket
 from concurrent.futures import ThreadPoolExecutor
 
@@ -93,9 +96,9 @@ async def test_a_failed_operation_poll_is_retried(executor: ThreadPoolExecutor) 
 
 async def test_a_slow_answer_times_out_as_transient(executor: ThreadPoolExecutor) -> None:
     async with run_gcp_emulator(seed=SEED) as emu:
-        config = GcpConfig(endpoints=dict.fromkeys(SERVICES, emu.url), anonymous=True, timeout=0.2)
+        config = GcpConfig(endpoints=dict.fromkeys(SERVICES, emu.url), anonymous=True, timeout=0.1)
         cloud = build_cloud(config, executor)
-        emu.add_fault(method="GET", path=r"/addresses/", status=0, latency=0.6, count=1)
+        emu.add_fault(method="GET", path=r"/addresses/", status=0, latency=0.4, count=1)
 
         with pytest.raises(CloudError) as caught:
             await cloud.addresses.find(PROJECT, chain().address.key)
@@ -133,3 +136,36 @@ async def test_every_call_reaches_the_metrics_hook(
         ("compute", "regionNetworkEndpointGroups.insert", "409"),
         ("compute", "regionNetworkEndpointGroups.get", "200"),
     ]
+
+
+async def wait_for_request(emu: EmulatorHandle, method: str, path_end: str) -> None:
+    """Poll the request log (bounded) until such a request arrived."""
+    deadline = asyncio.get_running_loop().time() + 5.0
+    while not requests_to(emu, method, path_end):
+        assert asyncio.get_running_loop().time() < deadline, f"no {method} {path_end}"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_resource_busy_with_another_operation_is_transient(
+    cloud: Cloud, emulator: EmulatorHandle
+) -> None:
+    resources = chain()
+    desired = await create_up_to(cloud, resources, "backend")
+    observed = await cloud.backend_services.create(PROJECT, desired, MARKS)
+    emulator.world.latency.table[("compute", "backendServices", "patch")] = 30.0
+    emulator.world.settings["compute.operationWaitSeconds"] = 0.05  # short waits: the task cancels fast
+    first = asyncio.ensure_future(
+        cloud.backend_services.update(PROJECT, dataclasses.replace(desired, protocol="HTTP"), observed)
+    )
+    try:
+        await wait_for_request(emulator, "PATCH", desired.key.name)
+
+        with pytest.raises(CloudError) as caught:
+            await cloud.backend_services.unmark(PROJECT, observed, MARKS)
+
+        assert caught.value.fault is Fault.TRANSIENT
+        assert "not ready" in caught.value.message
+    finally:
+        first.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await first

@@ -7,7 +7,7 @@ import email.utils
 import json
 from typing import Any
 
-import httplib2
+import httplib2  # type: ignore[import-untyped]
 import pytest
 import requests
 from google.api_core import exceptions as api_exceptions
@@ -22,6 +22,14 @@ def google_body(code: int, status: str, reason: str = "", message: str = "boom")
     if reason:
         error["errors"] = [{"message": message, "domain": "global", "reason": reason}]
     return {"error": error}
+
+
+def from_http_response(response: requests.Response) -> api_exceptions.GoogleAPICallError:
+    return api_exceptions.from_http_response(response)  # type: ignore[no-untyped-call,no-any-return]
+
+
+def from_grpc_status(code: int, message: str) -> api_exceptions.GoogleAPICallError:
+    return api_exceptions.from_grpc_status(code, message)  # type: ignore[no-untyped-call,no-any-return]
 
 
 def fault_of(exc: BaseException) -> Fault | None:
@@ -56,10 +64,12 @@ def http_response(
         (429, "RESOURCE_EXHAUSTED", "rateLimitExceeded", Fault.TRANSIENT),
         (500, "INTERNAL", "backendError", Fault.TRANSIENT),
         (503, "UNAVAILABLE", "", Fault.TRANSIENT),
+        (400, "INVALID_ARGUMENT", "resourceNotReady", Fault.TRANSIENT),
+        (403, "PERMISSION_DENIED", "rateLimitExceeded", Fault.TRANSIENT),
     ],
 )
 def test_api_core_errors(code: int, status: str, reason: str, fault: Fault) -> None:
-    exc = api_exceptions.from_http_response(http_response(code, google_body(code, status, reason)))
+    exc = from_http_response(http_response(code, google_body(code, status, reason)))
 
     error = to_cloud_error(exc)
 
@@ -70,7 +80,7 @@ def test_api_core_errors(code: int, status: str, reason: str, fault: Fault) -> N
 
 
 def test_retry_after_from_the_response_headers() -> None:
-    exc = api_exceptions.from_http_response(
+    exc = from_http_response(
         http_response(429, google_body(429, "RESOURCE_EXHAUSTED"), {"Retry-After": "12"})
     )
     error = to_cloud_error(exc)
@@ -89,8 +99,8 @@ def test_retry_after_as_an_http_date() -> None:
 
 
 def test_operation_errors_carry_only_a_status() -> None:
-    aborted = api_exceptions.from_grpc_status(10, "concurrent change")  # google.rpc ABORTED
-    exists = api_exceptions.from_grpc_status(6, "exists")
+    aborted = from_grpc_status(10, "concurrent change")  # google.rpc ABORTED
+    exists = from_grpc_status(6, "exists")
     assert fault_of(aborted) is Fault.CONFLICT
     assert fault_of(exists) is Fault.ALREADY_EXISTS
 

@@ -40,7 +40,7 @@ async def test_service_identity(cloud: Cloud, emulator: EmulatorHandle, call_log
 
 
 async def test_service_identity_polls_the_operation(executor: ThreadPoolExecutor) -> None:
-    async with run_gcp_emulator(seed=SEED, latency={("serviceusage", "*", "*"): 0.3}) as emu:
+    async with run_gcp_emulator(seed=SEED, latency={("serviceusage", "*", "*"): 0.1}) as emu:
         cloud = make_cloud(emu, executor)
 
         assert await cloud.identities.ensure_service_identity(NUMBER, "iap.googleapis.com") == IAP_AGENT

@@ -24,6 +24,11 @@ from googleapiclient import errors as discovery_errors
 from iap_operator.engine.errors import CloudError, Fault
 
 IN_USE_REASON = "resourceInUseByAnotherResource"
+# Reasons that mean "try again later" whatever the HTTP code (compute answers 400 resourceNotReady while
+# another operation on the resource runs, and 403 for rate limits).
+TRANSIENT_REASONS = frozenset(
+    {"resourceNotReady", "rateLimitExceeded", "userRateLimitExceeded", "backendError"}
+)
 
 # google.rpc status names -> faults, for errors that carry no meaningful HTTP code (operation errors).
 _FAULT_BY_STATUS = {
@@ -90,6 +95,8 @@ def classify(facts: ErrorFacts) -> Fault:
     code, status, reason = facts.http_status, facts.status, facts.reason
     if reason == IN_USE_REASON:
         return Fault.IN_USE
+    if reason in TRANSIENT_REASONS:
+        return Fault.TRANSIENT
     if code is None:
         return _FAULT_BY_STATUS.get(status, Fault.TRANSIENT)
     if code == 404:

@@ -146,11 +146,12 @@ class ComputeKind(ABC, Generic[S]):
         return observed
 
     def _base_observed(self, resource: Any, spec: S, marks: Marks, **outputs: str) -> Observed[S]:
+        fingerprint = getattr(resource, self.fingerprint_field) if self.fingerprint_field else None
         return Observed(
             spec=spec,
             id=str(resource.id),
             self_link=resource.self_link,
             marks=marks,
-            fingerprint=getattr(resource, self.fingerprint_field) or None if self.fingerprint_field else None,
+            fingerprint=fingerprint or None,
             outputs=outputs,
         )
