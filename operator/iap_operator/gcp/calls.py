@@ -20,6 +20,7 @@ T = TypeVar("T")
 # Attempts at an idempotent poll (operation GET/wait) that failed transiently: the mutation behind it
 # already happened, so losing its outcome to one dropped connection would only cause needless rework.
 POLL_ATTEMPTS = 4
+MAX_POLL_PAUSE = 30.0
 
 
 class Caller:
@@ -54,7 +55,9 @@ class Caller:
             except CloudError as err:
                 if err.fault is not Fault.TRANSIENT or attempt == POLL_ATTEMPTS:
                     raise
-                await asyncio.sleep(err.retry_after if err.retry_after is not None else delay)
+                await asyncio.sleep(
+                    min(err.retry_after if err.retry_after is not None else delay, MAX_POLL_PAUSE)
+                )
                 delay = min(delay * 2, 8.0)
         raise AssertionError("unreachable")
 

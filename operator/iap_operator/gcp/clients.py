@@ -97,14 +97,17 @@ class Clients:
         )
 
 
+def authorized_http(credentials: Credentials, timeout: float) -> google_auth_httplib2.AuthorizedHttp:
+    return google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(timeout=timeout))
+
+
 def _service_usage(config: GcpConfig, credentials: Credentials) -> ServiceUsage:
     endpoint = config.endpoint("serviceusage")
     options = {"api_endpoint": endpoint.rstrip("/") + "/"} if endpoint else None
-    usage = ServiceUsage(api=None, credentials=credentials, timeout=config.timeout)
     api = discovery.build(
         "serviceusage",
         "v1beta1",
-        http=usage.http(),
+        http=authorized_http(credentials, config.timeout),
         static_discovery=True,
         client_options=options,
         cache_discovery=False,
