@@ -98,10 +98,7 @@ async def test_initial_events_end_with_a_bookmark(api: Api) -> None:
 
 async def test_server_shutdown_ends_open_watches(kube: KubeEmulatorHandle, api: Api) -> None:
     watching = asyncio.create_task(api.watch(WIDGETS, count=1, within=5.0))
-    await asyncio.sleep(0)  # let the request start
-    deadline = asyncio.get_running_loop().time() + 5
-    while kube.cluster.hub.subscriber_count == 0:
-        assert asyncio.get_running_loop().time() < deadline
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(5):
+        await kube.wait_for_watchers()
     kube.cluster.hub.close()
     assert await watching == []

@@ -103,6 +103,10 @@ class KubeEmulatorHandle:
         existing = self.get("v1", "Namespace", name)
         return existing or self.cluster.create(NAMESPACE_KIND, None, {"metadata": {"name": name}})
 
+    async def wait_for_watchers(self, count: int = 1) -> None:
+        """Block until at least `count` watch streams are open (bound it with asyncio.timeout)."""
+        await self.cluster.hub.wait_for_watchers(count)
+
     def write_kubeconfig(self, path: str | Path, namespace: str = "default") -> Path:
         return write_kubeconfig(path, self.url, namespace)
 

@@ -42,6 +42,7 @@ class WatchHub:
         self._compacted: dict[StorageKey, int] = {}  # events up to this resourceVersion are gone
         self._subscribers: dict[StorageKey, set[Subscription]] = {}
         self._closed = False
+        self._changed = asyncio.Event()  # set whenever a watch starts or ends
 
     def publish(self, key: StorageKey, event: WatchEvent) -> None:
         log = self._logs.setdefault(key, deque())
@@ -69,10 +70,18 @@ class WatchHub:
         if self._closed:
             subscription.queue.put_nowait(None)
         self._subscribers.setdefault(key, set()).add(subscription)
+        self._changed.set()
         return replay, subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscribers.get(subscription.key, set()).discard(subscription)
+        self._changed.set()
+
+    async def wait_for_watchers(self, count: int = 1) -> None:
+        """Block until at least `count` watch streams are open (e.g. a client under test is watching)."""
+        while self.subscriber_count < count:
+            self._changed.clear()
+            await self._changed.wait()
 
     @property
     def subscriber_count(self) -> int:
