@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
+
 import pytest
 from google.api_core import exceptions
 from google.api_core.future.polling import DEFAULT_POLLING
@@ -160,3 +163,24 @@ def test_patch_operation_completes_after_its_latency(
     polled = [r for r in emulator.requests() if r["method"] == "GET" and "/operations/" in r["path"]]
     assert polled, "the client polled the operation through the emulator"
     assert polled[-1]["path"].startswith(f"/v2/projects/demo-project/locations/{REGION}/operations/")
+
+
+def test_patch_body_is_read_like_googles_json_parser(
+    services: run_v2.ServicesClient, emulator: GcpEmulatorThread
+) -> None:
+    """Numbers for enums (what `enum-encoding=int` clients send), snake_case names, echoed output fields."""
+    body = {
+        "launch_stage": 3,  # BETA: LaunchStage numbers are not in declaration order
+        "ingress": 2,
+        "terminalCondition": {"state": 4, "reason": 17},  # output only: ignored
+        "template": {"containers": [{"image": "x", "ports": [{"name": "h2c"}]}]},
+    }
+    request = urllib.request.Request(
+        f"{emulator.url}/{HELLO_PATH}", data=json.dumps(body).encode(), method="PATCH"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    service = services.get_service(name=HELLO)
+    assert emulator.state()[HELLO_PATH]["launchStage"] == "BETA"
+    assert service.ingress == Ingress.INGRESS_TRAFFIC_INTERNAL_ONLY
+    assert service.terminal_condition.state == run_v2.Condition.State.CONDITION_SUCCEEDED

@@ -2,7 +2,8 @@
 
 `decode_request(document, schema, body, field)` reads a request body the way Google's proto JSON parser
 does: camelCase or snake_case names, enums as names or numbers (the REST clients send numbers with
-`enum-encoding=int`), and a 400 `Invalid JSON payload received. Unknown name ...` for unknown fields.
+`enum-encoding=int`), output-only fields dropped, and a 400 `Invalid JSON payload received. Unknown
+name ...` for unknown fields.
 It returns the body with camelCase names and enum names, ready to store.
 """
 
@@ -18,16 +19,20 @@ from typing import Any, cast
 
 from .core import JSON, GoogleError
 
-# google.api.LaunchStage numbers are not in declaration order.
-_LAUNCH_STAGE_NUMBERS = {
-    0: "LAUNCH_STAGE_UNSPECIFIED",
-    6: "UNIMPLEMENTED",
-    7: "PRELAUNCH",
-    1: "EARLY_ACCESS",
-    2: "ALPHA",
-    3: "BETA",
-    4: "GA",
-    5: "DEPRECATED",
+# Enums whose proto numbers are not their position in the discovery document, keyed by their first name
+# (the REST clients send numbers). Read-only fields are dropped before decoding, so only input enums here.
+_SPARSE_ENUMS: dict[str, dict[int, str]] = {
+    "LAUNCH_STAGE_UNSPECIFIED": {
+        0: "LAUNCH_STAGE_UNSPECIFIED",
+        6: "UNIMPLEMENTED",
+        7: "PRELAUNCH",
+        1: "EARLY_ACCESS",
+        2: "ALPHA",
+        3: "BETA",
+        4: "GA",
+        5: "DEPRECATED",
+    },
+    "IDENTITY_SOURCE_UNSPECIFIED": {0: "IDENTITY_SOURCE_UNSPECIFIED", 3: "WORKFORCE_IDENTITY_FEDERATION"},
 }
 
 
@@ -90,8 +95,8 @@ def _invalid(message: str, field: str = "") -> GoogleError:
 
 def _enum_value(value: Any, names: list[str], where: str) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
-        if names and names[0] == "LAUNCH_STAGE_UNSPECIFIED":
-            name = _LAUNCH_STAGE_NUMBERS.get(value)
+        if names and names[0] in _SPARSE_ENUMS:
+            name = _SPARSE_ENUMS[names[0]].get(value)
         else:
             name = names[value] if 0 <= value < len(names) else None
         if name is None:
@@ -141,6 +146,8 @@ class _Decoder:
         for key, item in value.items():
             name = key if key in properties else camel(key)
             if name in properties:
+                if properties[name].get("readOnly"):
+                    continue  # output only: servers ignore what clients echo back
                 decoded[name] = self.value(item, properties[name], f"{where}.{_snake(name)}")
             elif extra is not None:
                 decoded[key] = (
