@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
+
+from iap_operator.wiring.config import parse_args
 
 from .conftest import Render
 
@@ -157,3 +160,31 @@ def test_argocd_config_map_carries_health_lua_verbatim(kustomize: Render, repo: 
     assert config_map["metadata"]["name"] == "argocd-cm"
     key = "resource.customizations.health.iap-operator.dev_IapProtectedService"
     assert config_map["data"] == {key: (repo / "deploy" / "argocd" / "health.lua").read_text()}
+
+
+def test_docs_name_every_flag_and_variable_the_deployment_sets(kustomize: Render, repo: Path) -> None:
+    docs = (repo / "docs" / "operations.md").read_text()
+    container = operator_container(kustomize("deploy/base"))
+    for env in container["env"]:
+        assert f"`{env['name']}`" in docs, env["name"]
+    for arg in container["args"]:
+        assert f"`{arg.split('=')[0]}" in docs, arg
+
+
+@pytest.mark.parametrize("path", ["deploy/base", "deploy/overlays/example"])
+def test_the_operator_accepts_the_deployments_args_and_env(
+    kustomize: Render, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    container = operator_container(kustomize(path))
+    values = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    # Kubernetes expands $(VAR) in args from the container's env.
+    args = [re.sub(r"\$\((\w+)\)", lambda m: values[m.group(1)], arg) for arg in container["args"]]
+    config = parse_args(args)
+    assert config.liveness == "http://0.0.0.0:8080/healthz"
+    assert config.metrics_port == 9090
+    assert config.log_format == "json"
+    assert config.namespaces == tuple(filter(None, values["IAP_OPERATOR_NAMESPACES"].split(",")))
+    assert config.allowed_projects == values["IAP_OPERATOR_ALLOWED_PROJECTS"]
+    config.settings()  # the allowed-projects rules parse
