@@ -184,3 +184,21 @@ def test_patch_body_is_read_like_googles_json_parser(
     assert emulator.state()[HELLO_PATH]["launchStage"] == "BETA"
     assert service.ingress == Ingress.INGRESS_TRAFFIC_INTERNAL_ONLY
     assert service.terminal_condition.state == run_v2.Condition.State.CONDITION_SUCCEEDED
+
+
+def test_allow_missing_creates_the_service(
+    services: run_v2.ServicesClient, emulator: GcpEmulatorThread
+) -> None:
+    name = f"projects/demo-project/locations/{REGION}/services/fresh"
+    container = run_v2.Container(
+        image="example/fresh", ports=[run_v2.ContainerPort(name="h2c", container_port=9000)]
+    )
+    service = run_v2.Service(name=name, template=run_v2.RevisionTemplate(containers=[container]))
+    with pytest.raises(exceptions.NotFound):
+        services.update_service(service=service)
+    created = services.update_service(request={"service": service, "allow_missing": True}).result(
+        polling=FAST_POLLING
+    )
+    assert created.generation == 1
+    assert created.template.containers[0].ports[0].container_port == 9000
+    assert f"v2/{name}" in emulator.state()
