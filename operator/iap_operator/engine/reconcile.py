@@ -348,6 +348,15 @@ def _finish(
         results["agent"] if isinstance(results["agent"], str) else ctx.memory.service_agent
     )
     status["grants"] = steps.grants_status(ctx.memory)
+    # Resources created for an earlier spec (a certificate for other domains) stay remembered: they
+    # still exist, and teardown finds what to delete in this list.
+    current = {(r["kind"], r["name"], r["scope"]) for r in status.get("resources", [])}
+    earlier = [
+        {"kind": kind, "name": name, "scope": scope, "created": True}
+        for kind, name, scope in sorted(ctx.memory.created - current)
+    ]
+    if earlier:
+        status["resources"] = [*status.get("resources", []), *earlier]
     if steps.warnings:
         reason = steps.warnings[0][0]
         conditions[Type.WARNING] = Condition(
