@@ -23,7 +23,7 @@ import aiohttp
 import yaml
 
 from iap_operator.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
-from iap_operator.emulators.kube.server import serve_kube_emulator, write_kubeconfig
+from iap_operator.emulators.kube.server import serve_kube_emulator
 from iap_operator.resources import crd_path
 from iap_operator.wiring.config import Config
 from iap_operator.wiring.main import operate
@@ -169,7 +169,7 @@ async def sandbox(args: argparse.Namespace) -> int:
         aiohttp.ClientSession() as session,
     ):
         kubeconfig = Path(tempfile.mkdtemp(prefix="iap-sandbox-")) / "kubeconfig"
-        write_kubeconfig(kubeconfig, kube_server.url)
+        kube_server.write_kubeconfig(kubeconfig)
         os.environ["KUBECONFIG"] = str(kubeconfig)
         print(f"Kubernetes API emulator: {kube_server.url}\nGCP emulator:            {gcp.url}")
         kube = Kube(session, kube_server.url)
@@ -202,29 +202,28 @@ async def sandbox(args: argparse.Namespace) -> int:
         )
         async with _operator(config):
             objects = await _watch(kube, applied, args.timeout)
-        report["resources"] = objects
-        print("\nFinal status:")
-        for obj in objects:
-            print(json.dumps({"name": obj["metadata"]["name"], "status": obj.get("status")}, indent=2))
-        if not crs or not all(_is_ready(o) for o in objects) or len(objects) != len(applied):
-            exit_code = 1
-        state = gcp.state()
-        report["gcp"] = state
-        print("\nGCP resources created by the operator:")
-        for path in sorted(_ours(state)):
-            print(f"  {path}")
-        if args.delete:
-            async with _operator(config):
+            report["resources"] = objects
+            print("\nFinal status:")
+            for obj in objects:
+                print(json.dumps({"name": obj["metadata"]["name"], "status": obj.get("status")}, indent=2))
+            if not crs or not all(_is_ready(o) for o in objects) or len(objects) != len(applied):
+                exit_code = 1
+            state = gcp.state()
+            report["gcp"] = state
+            print("\nGCP resources created by the operator:")
+            for path in sorted(_ours(state)):
+                print(f"  {path}")
+            if args.delete:
                 for ns, name in applied:
                     await kube.delete(ns, name)
                 await _wait_gone(kube, args.timeout)
-            after = gcp.state()
-            report["after_delete"] = after
-            left = _ours(after)
-            print(f"\nAfter delete, GCP resources of ours left: {len(left)}")
-            for path in sorted(left):
-                print(f"  {path}")
-            exit_code = exit_code or (1 if left else 0)
+                after = gcp.state()
+                report["after_delete"] = after
+                left = _ours(after)
+                print(f"\nAfter delete, GCP resources of ours left: {len(left)}")
+                for path in sorted(left):
+                    print(f"  {path}")
+                exit_code = exit_code or (1 if left else 0)
         report["requests"] = gcp.requests()
         if args.json:
             Path(args.json).write_text(json.dumps(report, indent=2, default=str))  # noqa: ASYNC240

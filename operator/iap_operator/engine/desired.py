@@ -120,7 +120,7 @@ def balancer(
         Key(Kind.FORWARDING_RULE, names("fr-https")),
         target=https_proxy.key.path(project),
         ip_address=address_key.path(project),
-        port_range="443-443",
+        port_range="443",
         scheme=scheme,
     )
     redirect_map = http_proxy = http_rule = None
@@ -133,7 +133,7 @@ def balancer(
             Key(Kind.FORWARDING_RULE, names("fr-http")),
             target=http_proxy.key.path(project),
             ip_address=address_key.path(project),
-            port_range="80-80",
+            port_range="80",
             scheme=scheme,
         )
     return Balancer(

@@ -91,7 +91,9 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        return app.kube.remember(
+            kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        )
 
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -100,7 +102,7 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix=PREFIX, key="last-handled-configuration"
         )
-        settings.batching.worker_limit = app.config.workers
+        settings.queueing.worker_limit = app.config.workers
         settings.posting.level = logging.WARNING  # our own Events are posted explicitly
         settings.watching.server_timeout = 300
 

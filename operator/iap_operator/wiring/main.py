@@ -20,9 +20,8 @@ from iap_operator.wiring.kube import KubeReader
 def build_registry(config: Config) -> kopf.OperatorRegistry:
     cloud = build_cloud(config.gcp())
     settings = config.settings()
-    app = handlers.App(
-        config, Reconciler(cloud, KubeReader(), settings), Teardown(cloud, settings), KubeReader()
-    )
+    kube = KubeReader()
+    app = handlers.App(config, Reconciler(cloud, kube, settings), Teardown(cloud, settings), kube)
     registry = kopf.OperatorRegistry()
     handlers.register(registry, app)
     return registry

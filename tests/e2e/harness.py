@@ -1,0 +1,194 @@
+"""Both emulators and the real operator (kopf loop, real HTTP, real clients) in the test's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from iap_operator.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
+from iap_operator.emulators.kube.server import serve_kube_emulator
+from iap_operator.resources import crd_path
+from iap_operator.wiring.config import Config
+from iap_operator.wiring.main import operate
+
+GROUP, VERSION, PLURAL = "iap-operator.dev", "v1alpha1", "iapprotectedservices"
+PROJECT, NUMBER, REGION = "demo-project", "123456789012", "us-central1"
+RUN_PATH = f"v2/projects/{PROJECT}/locations/{REGION}/services/hello"
+FOREIGN = "user:ops@example.com"
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def seed() -> dict[str, Any]:
+    return {
+        "projects": [
+            {
+                "projectId": PROJECT,
+                "projectNumber": NUMBER,
+                "cloudRunServices": [{"name": "hello", "region": REGION}, {"name": "billing", "region": REGION}],
+                "iamPolicies": {RUN_PATH: {"bindings": [{"role": "roles/run.invoker", "members": [FOREIGN]}]}},
+            }
+        ]
+    }
+
+
+def protected(name: str = "hello", **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "IapProtectedService",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "projectId": PROJECT,
+            "cloudRun": {"service": "hello", "region": REGION},
+            "loadBalancer": {"domains": ["hello.example.com"]},
+            "access": {"members": ["user:alice@example.com", "group:devs@example.com"]},
+        },
+    }
+    body["spec"].update(spec)
+    return body
+
+
+@dataclass
+class World:
+    gcp: EmulatorHandle
+    kube_url: str
+    session: aiohttp.ClientSession
+    config: Config
+    _operator: asyncio.Task[None] | None = None
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    # --- Kubernetes ---------------------------------------------------------------------------------
+
+    def _path(self, name: str = "", ns: str = "default") -> str:
+        return f"{self.kube_url}/apis/{GROUP}/{VERSION}/namespaces/{ns}/{PLURAL}" + (f"/{name}" if name else "")
+
+    async def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        async with self.session.post(self._path(), json=body) as resp:
+            data: dict[str, Any] = await resp.json(content_type=None)
+            assert resp.status in {200, 201}, data
+            return data
+
+    async def get(self, name: str = "hello") -> dict[str, Any] | None:
+        async with self.session.get(self._path(name)) as resp:
+            return None if resp.status == 404 else dict(await resp.json(content_type=None))
+
+    async def patch_spec(self, name: str, spec: Mapping[str, Any]) -> None:
+        headers = {"Content-Type": "application/merge-patch+json"}
+        async with self.session.patch(self._path(name), json={"spec": spec}, headers=headers) as resp:
+            assert resp.status == 200, await resp.text()
+
+    async def delete(self, name: str = "hello") -> None:
+        async with self.session.delete(self._path(name)) as resp:
+            assert resp.status in {200, 202}, await resp.text()
+
+    async def create_secret(self, name: str, data: Mapping[str, str]) -> None:
+        import base64
+
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": "default"},
+            "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+        }
+        async with self.session.post(f"{self.kube_url}/api/v1/namespaces/default/secrets", json=body) as resp:
+            assert resp.status in {200, 201}, await resp.text()
+
+    async def events(self) -> list[dict[str, Any]]:
+        async with self.session.get(f"{self.kube_url}/api/v1/namespaces/default/events") as resp:
+            return list((await resp.json(content_type=None)).get("items") or [])
+
+    async def wait_for(
+        self, predicate: Callable[[dict[str, Any] | None], bool], name: str = "hello", timeout: float = 20
+    ) -> dict[str, Any] | None:
+        """Poll the object until `predicate` holds (bounded); fail with the last seen status."""
+        deadline = time.monotonic() + timeout
+        obj = await self.get(name)
+        while not predicate(obj):
+            assert time.monotonic() < deadline, f"timed out; last seen: {obj and obj.get('status')}"
+            await asyncio.sleep(0.05)
+            obj = await self.get(name)
+        return obj
+
+    async def wait_ready(self, name: str = "hello", timeout: float = 20) -> dict[str, Any]:
+        obj = await self.wait_for(lambda o: o is not None and is_ready(o), name, timeout)
+        assert obj is not None
+        return obj
+
+    # --- GCP ----------------------------------------------------------------------------------------
+
+    def compute(self) -> dict[str, Any]:
+        return {k: v for k, v in self.gcp.state().items() if k.startswith("compute/") and "/operations/" not in k}
+
+    def writes(self, since: int = 0) -> list[dict[str, Any]]:
+        return [r for r in self.gcp.requests()[since:] if r["method"] in WRITES and "/emulator/" not in r["path"]]
+
+    def policy(self, path: str) -> dict[str, Any]:
+        return copy.deepcopy(self.gcp.state().get(f"{path}:iamPolicy") or {})
+
+    # --- the operator -------------------------------------------------------------------------------
+
+    async def start(self, **overrides: Any) -> None:
+        if overrides:
+            self.config = Config(**{**self.config.__dict__, **overrides})
+        self._stop = asyncio.Event()
+        ready = asyncio.Event()
+        self._operator = asyncio.create_task(operate(self.config, stop_flag=self._stop, ready_flag=ready))
+        await asyncio.wait([self._operator, asyncio.ensure_future(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
+        assert not self._operator.done(), self._operator
+
+    async def stop(self) -> None:
+        if self._operator is not None:
+            self._stop.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(self._operator, timeout=10)
+            self._operator = None
+
+
+def is_ready(obj: Mapping[str, Any]) -> bool:
+    status = obj.get("status") or {}
+    return status.get("observedGeneration") == obj["metadata"].get("generation") and condition(obj, "Ready") == "True"
+
+
+def condition(obj: Mapping[str, Any] | None, type_: str, field_: str = "status") -> str | None:
+    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if c["type"] == type_:
+            return str(c[field_])
+    return None
+
+
+@contextlib.asynccontextmanager
+async def world(tmp_path: Path, monkeypatch: Any, *, start: bool = True, **config: Any) -> AsyncIterator[World]:
+    async with (
+        run_gcp_emulator(seed=seed()) as gcp,
+        serve_kube_emulator(host="127.0.0.1", port=0, crds=[str(crd_path())]) as kube,
+        aiohttp.ClientSession() as session,
+    ):
+        kubeconfig = tmp_path / "kubeconfig"
+        kube.write_kubeconfig(kubeconfig)
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        defaults: dict[str, Any] = {
+            "endpoints": dict.fromkeys(("compute", "run", "iap", "serviceusage", "cloudresourcemanager"), gcp.url),
+            "anonymous": True,
+            "default_project": PROJECT,
+            "allowed_projects": "default=demo-project",
+            "poll_interval": 0.2,
+            "missing_retry": 0.2,
+            "backoff_base": 0.05,
+            "backoff_max": 0.5,
+            "resync_tick": 0.2,
+            "resync_override": 3600.0,
+        }
+        w = World(gcp, kube.url, session, Config(**{**defaults, **config}))
+        if start:
+            await w.start()
+        try:
+            yield w
+        finally:
+            await w.stop()

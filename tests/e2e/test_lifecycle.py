@@ -1,0 +1,184 @@
+"""LoadBalancer mode end to end: create to Ready, zero-write resync, members, drift, delete, abandon."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from iap_operator.engine.identity import Identity
+from tests.e2e.harness import FOREIGN, NUMBER, PROJECT, REGION, RUN_PATH, World, condition, is_ready, protected, world
+
+pytestmark = pytest.mark.timeout(60)
+
+BS = "compute/v1/projects/demo-project/global/backendServices"
+
+
+def names(obj: dict[str, Any]) -> Identity:
+    meta = obj["metadata"]
+    return Identity(meta["namespace"], meta["name"], meta["uid"])
+
+
+def by_suffix(w: World, ident: Identity, collection: str, suffix: str, region: str | None = None) -> dict[str, Any]:
+    where = f"regions/{region}" if region else "global"
+    path = f"compute/v1/projects/{PROJECT}/{where}/{collection}/{ident.resource_name(suffix)}"
+    found = w.gcp.state().get(path)
+    assert found is not None, f"{path} missing; have {sorted(w.compute())}"
+    return dict(found)
+
+
+def iap_policy_path(bs_id: str) -> str:
+    return f"v1/projects/{NUMBER}/iap_web/compute/services/{bs_id}"
+
+
+def members(policy: dict[str, Any], role: str) -> set[str]:
+    return {m for b in policy.get("bindings", []) if b["role"] == role for m in b["members"]}
+
+
+async def test_create_to_ready_builds_every_resource(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with world(tmp_path, monkeypatch) as w:
+        await w.create(protected())
+        obj = await w.wait_ready()
+        ident = names(obj)
+        status = obj["status"]
+
+        neg = by_suffix(w, ident, "networkEndpointGroups", "neg", REGION)
+        assert neg["networkEndpointType"] == "SERVERLESS"
+        assert neg["cloudRun"]["service"] == "hello"
+        bs = by_suffix(w, ident, "backendServices", "bs")
+        assert bs["iap"]["enabled"] is True
+        assert "oauth2ClientId" not in bs["iap"]  # the Google-managed client
+        assert bs["loadBalancingScheme"] == "EXTERNAL"
+        assert bs["protocol"] == "HTTPS"
+        assert bs["backends"][0]["group"].endswith(f"networkEndpointGroups/{neg['name']}")
+        assert ident.uid in bs["description"]
+        um = by_suffix(w, ident, "urlMaps", "um")
+        assert um["defaultService"].endswith(f"backendServices/{bs['name']}")
+        redirect = by_suffix(w, ident, "urlMaps", "um-redirect")
+        assert redirect["defaultUrlRedirect"]["httpsRedirect"] is True
+        https = by_suffix(w, ident, "targetHttpsProxies", "https")
+        assert https["urlMap"].endswith(um["name"])
+        cert_path = next(p for p in w.compute() if "/sslCertificates/" in p)
+        cert = w.gcp.state()[cert_path]
+        assert cert["type"] == "MANAGED"
+        assert cert["managed"]["domains"] == ["hello.example.com"]
+        assert https["sslCertificates"][0].endswith(cert["name"])
+        address = by_suffix(w, ident, "addresses", "ip")
+        assert address["labels"]["iap-operator-owner"] == ident.uid
+        rule = by_suffix(w, ident, "forwardingRules", "fr-https")
+        assert rule["portRange"] in {"443", "443-443"}
+        assert rule["target"].endswith(https["name"])
+        assert rule["IPAddress"] in {address["address"], address["selfLink"]} or rule["IPAddress"].endswith(address["name"])
+        http_rule = by_suffix(w, ident, "forwardingRules", "fr-http")
+        assert http_rule["portRange"] in {"80", "80-80"}
+
+        service = w.gcp.state()[RUN_PATH]
+        assert service["ingress"] == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+        invokers = members(w.policy(RUN_PATH), "roles/run.invoker")
+        assert invokers == {FOREIGN, f"serviceAccount:service-{NUMBER}@gcp-sa-iap.iam.gserviceaccount.com"}
+        assert members(w.policy(iap_policy_path(bs["id"])), "roles/iap.httpsResourceAccessor") == {
+            "user:alice@example.com",
+            "group:devs@example.com",
+        }
+
+        assert status["url"] == "https://hello.example.com"
+        assert status["ipAddress"] == address["address"]
+        assert status["backendService"] == {"name": bs["name"], "id": bs["id"]}
+        assert status["jwtAudience"] == f"/projects/{NUMBER}/global/backendServices/{bs['id']}"
+        assert status["serviceAgent"] == f"service-{NUMBER}@gcp-sa-iap.iam.gserviceaccount.com"
+        for type_ in ("Protected", "ServiceAgentReady", "IngressRestricted", "InvokerGranted", "LoadBalancerReady",
+                      "CertificateReady", "IapEnabled", "AccessGranted"):
+            assert condition(obj, type_) == "True", type_
+        assert condition(obj, "Reconciling") == "False"
+        assert condition(obj, "Stalled") == "False"
+        assert all(c["observedGeneration"] == obj["metadata"]["generation"] for c in status["conditions"])
+        reasons = {e["reason"] for e in await w.events()}
+        assert "Created" in reasons
+
+
+async def test_second_reconcile_makes_no_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with world(tmp_path, monkeypatch) as w:
+        await w.create(protected())
+        obj = await w.wait_ready()
+        await w.stop()
+        mark = len(w.gcp.requests())
+        await w.start(resync_override=0.01)  # restart: resume handler + resync both re-observe everything
+        first = obj["status"]["lastSyncTime"]
+        await w.wait_for(lambda o: o is not None and o["status"]["lastSyncTime"] != first, timeout=20)
+        reads = [r for r in w.gcp.requests()[mark:] if r["method"] == "GET"]
+        assert reads, "the resync must observe GCP"
+        assert w.writes(mark) == []
+
+
+async def test_members_added_and_removed_foreign_binding_survives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with world(tmp_path, monkeypatch) as w:
+        await w.create(protected())
+        obj = await w.wait_ready()
+        path = iap_policy_path(obj["status"]["backendService"]["id"])
+        # Someone else grants a member by hand; it must survive everything we do.
+        policy = w.policy(path)
+        policy["bindings"].append({"role": "roles/iap.httpsResourceAccessor", "members": ["user:bob@example.com"]})
+        w.gcp.world.iam.put_raw(path, {"bindings": policy["bindings"]})
+        await w.patch_spec("hello", {"access": {"members": ["user:alice@example.com", "user:carol@example.com"]}})
+        await w.wait_for(lambda o: o is not None and is_ready(o) and o["metadata"]["generation"] == 2)
+        assert members(w.policy(path), "roles/iap.httpsResourceAccessor") == {
+            "user:alice@example.com",
+            "user:carol@example.com",
+            "user:bob@example.com",
+        }
+
+
+async def test_delete_leaves_nothing_of_ours_and_everything_foreign(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with world(tmp_path, monkeypatch) as w:
+        before = set(w.compute())
+        await w.create(protected())
+        await w.wait_ready()
+        await w.delete()
+        await w.wait_for(lambda o: o is None)
+        assert set(w.compute()) == before
+        assert members(w.policy(RUN_PATH), "roles/run.invoker") == {FOREIGN}
+        assert "Deleted" in {e["reason"] for e in await w.events()}
+
+
+async def test_abandon_leaves_everything_and_strips_marks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with world(tmp_path, monkeypatch) as w:
+        await w.create(protected(deletionPolicy="Abandon"))
+        obj = await w.wait_ready()
+        ident = names(obj)
+        created = set(w.compute())
+        await w.delete()
+        await w.wait_for(lambda o: o is None)
+        assert set(w.compute()) == created
+        address = by_suffix(w, ident, "addresses", "ip")
+        assert "iap-operator-owner" not in (address.get("labels") or {})
+        bs = by_suffix(w, ident, "backendServices", "bs")
+        assert ident.uid not in bs.get("description", "")
+
+
+async def test_drift_is_repaired_on_resync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with world(tmp_path, monkeypatch, resync_override=0.3) as w:
+        await w.create(protected())
+        obj = await w.wait_ready()
+        ident = names(obj)
+        bs_path = f"{BS}/{ident.resource_name('bs')}"
+        w.gcp.mutate(bs_path, {"iap": {"enabled": False}})  # IAP turned off by hand
+        w.gcp.mutate(RUN_PATH, {"ingress": "INGRESS_TRAFFIC_ALL"})  # ingress reopened
+        agent = f"serviceAccount:service-{NUMBER}@gcp-sa-iap.iam.gserviceaccount.com"
+        w.gcp.world.iam.put_raw(RUN_PATH, {"bindings": [{"role": "roles/run.invoker", "members": [FOREIGN]}]})
+
+        def repaired(_: Any) -> bool:
+            state = w.gcp.state()
+            return (
+                state[bs_path]["iap"]["enabled"] is True
+                and state[RUN_PATH]["ingress"] == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+                and agent in members(w.policy(RUN_PATH), "roles/run.invoker")
+            )
+
+        await w.wait_for(repaired, timeout=20)
+        assert "DriftRepaired" in {e["reason"] for e in await w.events()}
+        assert FOREIGN in members(w.policy(RUN_PATH), "roles/run.invoker")
