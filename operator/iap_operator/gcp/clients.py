@@ -103,7 +103,10 @@ def authorized_http(credentials: Credentials, timeout: float) -> google_auth_htt
 
 def _service_usage(config: GcpConfig, credentials: Credentials) -> ServiceUsage:
     endpoint = config.endpoint("serviceusage")
-    options = {"api_endpoint": endpoint.rstrip("/") + "/"} if endpoint else None
+    options = None
+    if endpoint:
+        base = endpoint if "://" in endpoint else f"https://{endpoint}"
+        options = {"api_endpoint": base.rstrip("/") + "/"}
     api = discovery.build(
         "serviceusage",
         "v1beta1",
