@@ -223,3 +223,14 @@ async def test_a_certificate_for_an_earlier_domain_list_is_deleted_too(
     assert outcome.done, outcome.errors
     assert gcp.ssl_certificates.get(PROJECT, first) is None
     assert gcp.compute_items() == {}
+
+
+async def test_a_deleted_cloud_run_service_takes_its_bindings_along(gcp: FakeGcp, harness: Harness) -> None:
+    await harness.ready(spec())
+    del gcp.cloud_run.services[(PROJECT, REGION, SERVICE)]  # its IAM policy now answers NOT_FOUND
+
+    outcome = await harness.teardown(spec())
+
+    assert outcome.done, outcome.errors
+    assert gcp.compute_items() == {}
+    assert not [c for c in gcp.writes() if c.port == "iam"]
