@@ -223,3 +223,33 @@ async def test_describe_crd_and_list_namespaces(kubectl: Kubectl) -> None:
         "get", "crd", WIDGET_CRD["metadata"]["name"], "-o", "jsonpath={.status.acceptedNames.kind}"
     )
     assert (rc, out) == (0, "Widget"), err
+
+
+async def test_get_watch_table_output(kubectl: Kubectl, kube: KubeEmulatorHandle, tmp_path: Path) -> None:
+    """The default `kubectl get -w` asks for Tables in the watch stream too."""
+    body = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w1", "namespace": "default"},
+    }
+    kube.create(body | {"spec": {"size": 1}})
+    watcher = await asyncio.create_subprocess_exec(
+        "kubectl",
+        f"--kubeconfig={tmp_path / 'kubeconfig'}",
+        "get",
+        "widgets",
+        "-w",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert watcher.stdout is not None
+    try:
+        async with asyncio.timeout(20):
+            assert (await watcher.stdout.readline()).split() == [b"NAME", b"SIZE", b"READY"]
+            assert (await watcher.stdout.readline()).split() == [b"w1", b"1", b"<none>"]
+            await kube.wait_for_watchers()
+            kube.patch("example.com/v1", "Widget", "w1", {"spec": {"size": 8}}, namespace="default")
+            assert (await watcher.stdout.readline()).split() == [b"w1", b"8", b"<none>"]
+    finally:
+        watcher.kill()
+        await watcher.wait()
