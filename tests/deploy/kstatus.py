@@ -13,9 +13,10 @@ from typing import Any
 
 IN_PROGRESS, FAILED, CURRENT, TERMINATING = "InProgress", "Failed", "Current", "Terminating"
 
-# Ready reasons that no retry fixes; the operator must then also set Stalled=True.
-PERMANENT_REASONS = frozenset(
-    {"InvalidSpec", "NotFound", "PermissionDenied", "ManagementConflict", "OAuthClientChangeRefused"}
+# Ready reasons with which the operator stops retrying: they must come with Stalled=True, or Flux
+# waits for its timeout. (NotFound is not one: the operator keeps checking for the missing object.)
+STALLING_REASONS = frozenset(
+    {"InvalidSpec", "PermissionDenied", "ManagementConflict", "OAuthClientChangeRefused"}
 )
 # Abnormal-true conditions: True means something is off; normal is False or absent.
 ABNORMAL_TRUE = ("Reconciling", "Stalled")
@@ -99,7 +100,7 @@ def kstatus_violations(obj: Mapping[str, Any]) -> list[str]:
         problems.append(f"Ready is True while {', '.join(sorted(true))} is True")
     if true == set(ABNORMAL_TRUE):
         problems.append("Reconciling and Stalled are both True: a resource either progresses or is stuck")
-    if ready.get("status") != "True" and ready.get("reason") in PERMANENT_REASONS and "Stalled" not in true:
+    if ready.get("status") != "True" and ready.get("reason") in STALLING_REASONS and "Stalled" not in true:
         problems.append(
             f"Ready reason {ready.get('reason')} is a permanent failure but Stalled is not True: "
             "Flux would wait for its timeout instead of reporting the failure"

@@ -105,3 +105,12 @@ def test_both_abnormal_conditions_true_is_a_violation() -> None:
 def test_observed_generation_ahead_of_generation() -> None:
     body = resource(generation=1, status=written(2, condition("Ready", "True", "UpToDate", generation=2)))
     assert kstatus_violations(body) == ["status.observedGeneration 2 is ahead of metadata.generation 1"]
+
+
+def test_a_missing_dependency_is_waited_for_without_stalled() -> None:
+    # NotFound (the Cloud Run service or the Secret is missing): the operator keeps checking, so no Stalled.
+    body = resource(
+        status=written(1, condition("Ready", "False", "NotFound", "Secret team-a/oauth is missing"))
+    )
+    assert kstatus(body)[0] == "InProgress"
+    assert kstatus_violations(body) == []
