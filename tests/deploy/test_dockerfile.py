@@ -6,7 +6,6 @@ import fnmatch
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -98,12 +97,11 @@ def test_multi_stage_on_a_pinned_python_311_slim_base(stages: list[Stage]) -> No
     assert stages[0].name == "builder"
 
 
-def test_dependencies_come_from_the_project_metadata(stages: list[Stage], repo: Path) -> None:
+def test_dependencies_come_from_the_project_metadata(stages: list[Stage]) -> None:
     builder_runs = " ".join(stages[0].all("RUN"))
     assert re.search(r"pip (wheel|install)\b[^&]* \.(\s|$)", builder_runs), builder_runs
-    text = (repo / "Dockerfile").read_text()
-    assert "requirements" not in text.lower()
-    assert not list(repo.glob("requirements*.txt"))
+    assert "requirements" not in (REPO / "Dockerfile").read_text().lower()
+    assert not list(REPO.glob("requirements*.txt"))
 
 
 def test_final_stage_runs_as_numeric_non_root(final: Stage) -> None:
@@ -137,14 +135,14 @@ def test_exposed_ports_match_the_deployment(final: Stage) -> None:
     assert set(" ".join(final.all("EXPOSE")).split()) == {"8080", "9090"}
 
 
-def test_build_context_holds_what_is_copied_and_nothing_else(stages: list[Stage], repo: Path) -> None:
-    dockerignore = (repo / ".dockerignore").read_text()
+def test_build_context_holds_what_is_copied_and_nothing_else(stages: list[Stage]) -> None:
+    dockerignore = (REPO / ".dockerignore").read_text()
     sources = [
         part for copy in stages[0].all("COPY") if not copy.startswith("--from") for part in copy.split()[:-1]
     ]
     assert sources
     for source in sources:
-        assert (repo / source).exists(), source
+        assert (REPO / source).exists(), source
         assert in_context(source.rstrip("/"), dockerignore), source
     assert in_context("operator/iap_operator/cli.py", dockerignore)
     for kept_out in (

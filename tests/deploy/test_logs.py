@@ -167,3 +167,11 @@ def test_redact_value_walks_mappings_and_lists() -> None:
         "note": "password=***",
         "count": 2,
     }
+
+
+def test_unformattable_arguments_never_reach_stderr(stream: io.StringIO) -> None:
+    configure_logging("json", logging.INFO, stream=stream)
+    logging.getLogger("iap_operator").info("secret is %s and %s", SECRET)  # noqa: PLE1206 - on purpose
+    (line,) = lines(stream)
+    assert line["message"] == "secret is %s and %s (unformattable log arguments dropped)"
+    assert SECRET not in stream.getvalue()

@@ -72,7 +72,12 @@ class RedactSecrets(logging.Filter):
     """Rewrites each record in place so that no formatter or later handler sees a secret."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact_text(record.getMessage())
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            # Arguments that don't fit the format: logging would print them on stderr, unredacted.
+            message = f"{record.msg} (unformattable log arguments dropped)"
+        record.msg = redact_text(message)
         record.args = None
         for key in extra_fields(record):
             if _SECRET_KEY.fullmatch(key):
