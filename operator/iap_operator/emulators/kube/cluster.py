@@ -79,6 +79,9 @@ class Cluster:
             ]
         return replay, subscription
 
+    def exists(self, info: KindInfo, namespace: str | None, name: str) -> bool:
+        return self._key(info, namespace, name) in self._bucket(info)
+
     def served(self, obj: Mapping[str, Any], info: KindInfo) -> Obj:
         """A stored object as seen through one served version (a deep copy)."""
         return self._served(obj, info)

@@ -175,17 +175,13 @@ class KubeEmulator(kmock.KubernetesEmulator):
             sub = api.subresource
             return _json(self.cluster.replace(info, namespace, name, body, subresource=sub, dry_run=dry_run))
         if method == "PATCH":
-            return _json(
-                self.cluster.patch(
-                    info,
-                    namespace,
-                    name,
-                    raw.content_type,
-                    body,
-                    subresource=api.subresource,
-                    dry_run=dry_run,
-                )
+            created = raw.content_type == patching.APPLY_PATCH and not self.cluster.exists(
+                info, namespace, name
             )
+            patched = self.cluster.patch(
+                info, namespace, name, raw.content_type, body, subresource=api.subresource, dry_run=dry_run
+            )
+            return _json(patched, 201 if created else 200)
         if method == "DELETE":
             options = body if isinstance(body, Mapping) else {}
             dry_run = dry_run or "All" in (options.get("dryRun") or [])
