@@ -49,7 +49,9 @@ def test_iap_web_add_iam_policy_binding_on_a_backend_service(gcloud: Gcloud) -> 
         "--member=user:alice@example.com",
         "--role=roles/iap.httpsResourceAccessor",
     )
-    policy = gcloud.emulator.state()[f"v1/projects/{NUMBER}/iap_web/compute/services/bs-hello:iamPolicy"]
+    state = gcloud.emulator.state()
+    backend_id = state[BACKEND]["id"]
+    policy = state[f"v1/projects/{NUMBER}/iap_web/compute/services/{backend_id}:iamPolicy"]
     assert policy["bindings"] == [
         {"role": "roles/iap.httpsResourceAccessor", "members": ["user:alice@example.com"]}
     ]

@@ -8,8 +8,9 @@ IAP resource names (`v1/{name=**}:verb`), the project by number (or id, as gclou
   `projects/{p}/iap_web/cloud_run-{region}/services/{name}` (Cloud Run service)
 - for settings also `projects/{p}`, `organizations/{id}`, `folders/{id}`.
 A service that does not exist answers 404; a backend service named by id or by name is the same resource.
-Policies and settings are stored under the canonical path (`v1/projects/{number}/iap_web/...`, services by
-name): `...:iamPolicy` and `...:iapSettings`. Settings never set read as `{"name": ...}` like GCP.
+Policies and settings are stored under the canonical path (`v1/projects/{number}/iap_web/...`, backend
+services by numeric id, so a re-created backend service starts without bindings, as in GCP):
+`...:iamPolicy` and `...:iapSettings`. Settings never set read as `{"name": ...}` like GCP.
 
 `projects/*/brands/**` (the IAP OAuth Admin API: brands, identityAwareProxyClients) was shut down by
 Google in March 2026; those paths answer the error a shut-down API gives.
@@ -51,7 +52,7 @@ SHUTDOWN_MESSAGE = (
 
 @dataclass(frozen=True)
 class IapResource:
-    """A resolved IAP resource: `canonical` is its name with the project number and service names."""
+    """A resolved IAP resource: `canonical` names the project by number and backend services by id."""
 
     canonical: str
     project: Project | None  # None for organizations/folders
@@ -65,15 +66,16 @@ def _project(world: World, ref: str) -> Project:
     return project
 
 
-def _backend_service(world: World, project: Project, region: str | None, ref: str) -> str | None:
-    """The name of the backend service `ref` (a name or a numeric id), None when it does not exist."""
+def _backend_service_id(world: World, project: Project, region: str | None, ref: str) -> str | None:
+    """The numeric id of the backend service `ref` (a name or an id), None when it does not exist."""
     scope = f"regions/{region}" if region else "global"
     collection = f"compute/v1/projects/{project.project_id}/{scope}/backendServices"
-    if f"{collection}/{ref}" in world.store:
-        return ref
-    for path, backend in world.store.children(collection):
+    named = world.store.get(f"{collection}/{ref}")
+    if named is not None:
+        return str(named.get("id"))
+    for _, backend in world.store.children(collection):
         if str(backend.get("id")) == ref:
-            return path.rsplit("/", 1)[-1]
+            return ref
     return None
 
 
@@ -103,7 +105,7 @@ def resolve(world: World, name: str, *, settings: bool = False) -> IapResource:
         if cloud_run_service_path(project.project_id, region, ref) not in world.store:
             raise not_found(f"Cloud Run service '{ref}' was not found in region '{region}' ({name}).")
         return IapResource(f"{base}/cloud_run-{region}/services/{ref}", project)
-    found = _backend_service(world, project, service["compute_region"], ref)
+    found = _backend_service_id(world, project, service["compute_region"], ref)
     if found is None:
         raise not_found(f"Backend service '{ref}' was not found ({name}).")
     return IapResource(f"{base}/{service['scope']}/services/{found}", project)
