@@ -253,3 +253,22 @@ async def test_get_watch_table_output(kubectl: Kubectl, kube: KubeEmulatorHandle
     finally:
         watcher.kill()
         await watcher.wait()
+
+
+async def test_typed_create_commands_send_protobuf(kubectl: Kubectl, kube: KubeEmulatorHandle) -> None:
+    for args in (
+        ("create", "namespace", "team-a"),
+        ("create", "secret", "generic", "oauth", "-n", "team-a", "--from-literal=client_secret=s3cr3t"),
+        ("create", "configmap", "settings", "-n", "team-a", "--from-literal=mode=Direct"),
+        ("create", "serviceaccount", "robot", "-n", "team-a"),
+    ):
+        rc, _, err = await kubectl(*args)
+        assert rc == 0, (args, err)
+    secret = kube.get("v1", "Secret", "oauth", "team-a")
+    config = kube.get("v1", "ConfigMap", "settings", "team-a")
+    assert secret is not None
+    assert config is not None
+    assert secret["data"] == {"client_secret": "czNjcjN0"}
+    assert secret["type"] == "Opaque"
+    assert config["data"] == {"mode": "Direct"}
+    assert kube.get("v1", "ServiceAccount", "robot", "team-a") is not None

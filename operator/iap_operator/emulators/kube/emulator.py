@@ -22,7 +22,7 @@ import attrs
 import kmock
 import yaml
 
-from . import discovery, errors, patching, selectors, tables
+from . import discovery, errors, patching, protobuf, selectors, tables
 from .admitting import default_admitter
 from .cluster import Accepts, Cluster
 from .kinds import KindInfo
@@ -40,10 +40,16 @@ def _default_cluster() -> Cluster:
 
 
 def _decode(body: bytes, content_type: str) -> Any:
+    """JSON, YAML (server-side apply) or kubectl's protobuf; ValueError if it cannot be decoded."""
     if not body:
         return None
+    if content_type == protobuf.PROTOBUF:
+        return protobuf.decode(body)
     if content_type == patching.APPLY_PATCH or content_type.endswith("yaml"):
-        return yaml.safe_load(body)
+        try:
+            return yaml.safe_load(body)
+        except yaml.YAMLError as exc:
+            raise ValueError(str(exc)) from exc
     return json.loads(body)
 
 
@@ -219,6 +225,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
     def _body(request: kmock.Request, raw: aiohttp.web.BaseRequest) -> Any:
         try:
             return _decode(request.body, raw.content_type)
+        except protobuf.ProtobufError as exc:  # a kind whose protobuf form is not mapped
+            raise errors.unsupported_media_type(f"{raw.content_type}: {exc}") from exc
         except ValueError as exc:
             raise errors.bad_request(f"the request body is not valid JSON/YAML: {exc}") from exc
 
