@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import builtins, crds, errors, objectmeta, patching
+from . import builtin_rules, crds, errors, objectmeta, patching
 from .admitting import Admitter, admit
 from .kinds import CRD_KIND, DEFAULT_NAMESPACES, NAMESPACE_KIND, KindInfo
 from .registry import KindRegistry
@@ -318,7 +318,7 @@ class Cluster:
         if info == NAMESPACE_KIND:
             obj["spec"] = {"finalizers": [_NAMESPACE_FINALIZER]}
             obj["status"] = {"phase": "Active"}
-        return self._admit_custom(info, builtins.normalize(info, obj), None)
+        return self._admit_custom(info, builtin_rules.normalize(info, obj), None)
 
     def _admit_update(self, info: KindInfo, new: Obj, old: Obj) -> Obj:
         if info == CRD_KIND:
@@ -330,7 +330,7 @@ class Cluster:
                 conditions = (old.get("status") or {}).get("conditions") or established["conditions"]
                 new["status"] = {**established, "conditions": conditions}
             return new
-        return self._admit_custom(info, builtins.normalize(info, new), old)
+        return self._admit_custom(info, builtin_rules.normalize(info, new), old)
 
     def _admit_custom(self, info: KindInfo, obj: Obj, old: Obj | None) -> Obj:
         crd = self.crd_of(info)
