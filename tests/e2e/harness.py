@@ -24,6 +24,7 @@ PROJECT, NUMBER, REGION = "demo-project", "123456789012", "us-central1"
 RUN_PATH = f"v2/projects/{PROJECT}/locations/{REGION}/services/hello"
 FOREIGN = "user:ops@example.com"
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+READ_VERBS = (":getIamPolicy", ":testIamPermissions", "/wait")  # POSTs that only read
 
 
 def seed() -> dict[str, Any]:
@@ -32,8 +33,13 @@ def seed() -> dict[str, Any]:
             {
                 "projectId": PROJECT,
                 "projectNumber": NUMBER,
-                "cloudRunServices": [{"name": "hello", "region": REGION}, {"name": "billing", "region": REGION}],
-                "iamPolicies": {RUN_PATH: {"bindings": [{"role": "roles/run.invoker", "members": [FOREIGN]}]}},
+                "cloudRunServices": [
+                    {"name": "hello", "region": REGION},
+                    {"name": "billing", "region": REGION},
+                ],
+                "iamPolicies": {
+                    RUN_PATH: {"bindings": [{"role": "roles/run.invoker", "members": [FOREIGN]}]}
+                },
             }
         ]
     }
@@ -67,7 +73,9 @@ class World:
     # --- Kubernetes ---------------------------------------------------------------------------------
 
     def _path(self, name: str = "", ns: str = "default") -> str:
-        return f"{self.kube_url}/apis/{GROUP}/{VERSION}/namespaces/{ns}/{PLURAL}" + (f"/{name}" if name else "")
+        return f"{self.kube_url}/apis/{GROUP}/{VERSION}/namespaces/{ns}/{PLURAL}" + (
+            f"/{name}" if name else ""
+        )
 
     async def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
         async with self.session.post(self._path(), json=body) as resp:
@@ -104,6 +112,18 @@ class World:
         async with self.session.get(f"{self.kube_url}/api/v1/namespaces/default/events") as resp:
             return list((await resp.json(content_type=None)).get("items") or [])
 
+    async def wait_event(self, reason: str, timeout: float = 10) -> dict[str, Any]:
+        """Events are posted in the background: wait (bounded) until one with `reason` is there."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [e for e in await self.events() if e.get("reason") == reason]
+            if found:
+                return found[0]
+            assert time.monotonic() < deadline, (
+                f"no {reason} event; have {[e.get('reason') for e in await self.events()]}"
+            )
+            await asyncio.sleep(0.05)
+
     async def wait_for(
         self, predicate: Callable[[dict[str, Any] | None], bool], name: str = "hello", timeout: float = 20
     ) -> dict[str, Any] | None:
@@ -124,10 +144,16 @@ class World:
     # --- GCP ----------------------------------------------------------------------------------------
 
     def compute(self) -> dict[str, Any]:
-        return {k: v for k, v in self.gcp.state().items() if k.startswith("compute/") and "/operations/" not in k}
+        return {
+            k: v for k, v in self.gcp.state().items() if k.startswith("compute/") and "/operations/" not in k
+        }
 
     def writes(self, since: int = 0) -> list[dict[str, Any]]:
-        return [r for r in self.gcp.requests()[since:] if r["method"] in WRITES and "/emulator/" not in r["path"]]
+        return [
+            r
+            for r in self.gcp.requests()[since:]
+            if r["method"] in WRITES and "/emulator/" not in r["path"] and not r["path"].endswith(READ_VERBS)
+        ]
 
     def policy(self, path: str) -> dict[str, Any]:
         return copy.deepcopy(self.gcp.state().get(f"{path}:iamPolicy") or {})
@@ -140,7 +166,9 @@ class World:
         self._stop = asyncio.Event()
         ready = asyncio.Event()
         self._operator = asyncio.create_task(operate(self.config, stop_flag=self._stop, ready_flag=ready))
-        await asyncio.wait([self._operator, asyncio.ensure_future(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            [self._operator, asyncio.ensure_future(ready.wait())], return_when=asyncio.FIRST_COMPLETED
+        )
         assert not self._operator.done(), self._operator
 
     async def stop(self) -> None:
@@ -153,7 +181,10 @@ class World:
 
 def is_ready(obj: Mapping[str, Any]) -> bool:
     status = obj.get("status") or {}
-    return status.get("observedGeneration") == obj["metadata"].get("generation") and condition(obj, "Ready") == "True"
+    return (
+        status.get("observedGeneration") == obj["metadata"].get("generation")
+        and condition(obj, "Ready") == "True"
+    )
 
 
 def condition(obj: Mapping[str, Any] | None, type_: str, field_: str = "status") -> str | None:
@@ -164,7 +195,9 @@ def condition(obj: Mapping[str, Any] | None, type_: str, field_: str = "status")
 
 
 @contextlib.asynccontextmanager
-async def world(tmp_path: Path, monkeypatch: Any, *, start: bool = True, **config: Any) -> AsyncIterator[World]:
+async def world(
+    tmp_path: Path, monkeypatch: Any, *, start: bool = True, **config: Any
+) -> AsyncIterator[World]:
     async with (
         run_gcp_emulator(seed=seed()) as gcp,
         serve_kube_emulator(host="127.0.0.1", port=0, crds=[str(crd_path())]) as kube,
@@ -174,7 +207,9 @@ async def world(tmp_path: Path, monkeypatch: Any, *, start: bool = True, **confi
         kube.write_kubeconfig(kubeconfig)
         monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
         defaults: dict[str, Any] = {
-            "endpoints": dict.fromkeys(("compute", "run", "iap", "serviceusage", "cloudresourcemanager"), gcp.url),
+            "endpoints": dict.fromkeys(
+                ("compute", "run", "iap", "serviceusage", "cloudresourcemanager"), gcp.url
+            ),
             "anonymous": True,
             "default_project": PROJECT,
             "allowed_projects": "default=demo-project",

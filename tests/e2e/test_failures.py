@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.e2e.harness import PROJECT, REGION, condition, is_ready, protected, world
 
 from iap_operator.engine.identity import Identity
-from tests.e2e.harness import PROJECT, REGION, condition, is_ready, protected, world
 
 pytestmark = pytest.mark.timeout(60)
 SECRET = "s3cr3t-value-that-must-never-leak"
@@ -36,7 +36,9 @@ async def test_unmarked_resource_with_our_name_is_a_management_conflict(
         assert w.gcp.state()[path] == before  # untouched
 
 
-async def test_missing_cloud_run_service_means_no_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_missing_cloud_run_service_means_no_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with world(tmp_path, monkeypatch) as w:
         mark = len(w.gcp.requests())
         await w.create(protected(cloudRun={"service": "nowhere", "region": REGION}))
@@ -53,7 +55,9 @@ async def test_missing_secret_means_no_writes(tmp_path: Path, monkeypatch: pytes
         assert "Secret default/oauth" in str(condition(obj, "Ready", "message"))
         assert w.writes(mark) == []
         # The Secret appears later: the resource converges without a spec change.
-        await w.create_secret("oauth", {"client_id": "1234.apps.googleusercontent.com", "client_secret": SECRET})
+        await w.create_secret(
+            "oauth", {"client_id": "1234.apps.googleusercontent.com", "client_secret": SECRET}
+        )
         await w.wait_ready(timeout=30)
 
 
@@ -73,7 +77,9 @@ async def test_custom_oauth_secret_never_leaks(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     async with world(tmp_path, monkeypatch) as w:
-        await w.create_secret("oauth", {"client_id": "1234.apps.googleusercontent.com", "client_secret": SECRET})
+        await w.create_secret(
+            "oauth", {"client_id": "1234.apps.googleusercontent.com", "client_secret": SECRET}
+        )
         await w.create(protected(oauthClient={"secretRef": {"name": "oauth"}}))
         obj = await w.wait_ready()
         bs_path = next(p for p in w.compute() if "/backendServices/" in p)
