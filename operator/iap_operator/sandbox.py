@@ -219,8 +219,16 @@ async def sandbox(args: argparse.Namespace) -> int:
                 await _wait_gone(kube, args.timeout)
                 after = gcp.state()
                 report["after_delete"] = after
-                left = _ours(after)
-                print(f"\nAfter delete, GCP resources of ours left: {len(left)}")
+                abandoned = {
+                    o["metadata"]["uid"]
+                    for o in objects
+                    if (o.get("spec") or {}).get("deletionPolicy") == "Abandon"
+                }
+                kept = {p for p, r in _ours(after).items() if any(uid in json.dumps(r) for uid in abandoned)}
+                left = {p: r for p, r in _ours(after).items() if p not in kept}
+                print(
+                    f"\nAfter delete: {len(kept)} resource(s) kept by deletionPolicy: Abandon, {len(left)} left behind"
+                )
                 for path in sorted(left):
                     print(f"  {path}")
                 exit_code = exit_code or (1 if left else 0)
