@@ -227,7 +227,8 @@ async def sandbox(args: argparse.Namespace) -> int:
                 kept = {p for p, r in _ours(after).items() if any(uid in json.dumps(r) for uid in abandoned)}
                 left = {p: r for p, r in _ours(after).items() if p not in kept}
                 print(
-                    f"\nAfter delete: {len(kept)} resource(s) kept by deletionPolicy: Abandon, {len(left)} left behind"
+                    f"\nAfter delete: {len(kept)} resource(s) kept by deletionPolicy: Abandon, "
+                    f"{len(left)} left behind"
                 )
                 for path in sorted(left):
                     print(f"  {path}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import time
@@ -97,8 +98,6 @@ class World:
             assert resp.status in {200, 202}, await resp.text()
 
     async def create_secret(self, name: str, data: Mapping[str, str]) -> None:
-        import base64
-
         body = {
             "apiVersion": "v1",
             "kind": "Secret",
@@ -112,9 +111,9 @@ class World:
         async with self.session.get(f"{self.kube_url}/api/v1/namespaces/default/events") as resp:
             return list((await resp.json(content_type=None)).get("items") or [])
 
-    async def wait_event(self, reason: str, timeout: float = 10) -> dict[str, Any]:
+    async def wait_event(self, reason: str, within: float = 10) -> dict[str, Any]:
         """Events are posted in the background: wait (bounded) until one with `reason` is there."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             found = [e for e in await self.events() if e.get("reason") == reason]
             if found:
@@ -125,10 +124,10 @@ class World:
             await asyncio.sleep(0.05)
 
     async def wait_for(
-        self, predicate: Callable[[dict[str, Any] | None], bool], name: str = "hello", timeout: float = 20
+        self, predicate: Callable[[dict[str, Any] | None], bool], name: str = "hello", within: float = 20
     ) -> dict[str, Any] | None:
         """Poll the object until `predicate` holds (bounded); fail with the last seen status."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         obj = await self.get(name)
         while not predicate(obj):
             assert time.monotonic() < deadline, f"timed out; last seen: {obj and obj.get('status')}"
@@ -136,8 +135,8 @@ class World:
             obj = await self.get(name)
         return obj
 
-    async def wait_ready(self, name: str = "hello", timeout: float = 20) -> dict[str, Any]:
-        obj = await self.wait_for(lambda o: o is not None and is_ready(o), name, timeout)
+    async def wait_ready(self, name: str = "hello", within: float = 20) -> dict[str, Any]:
+        obj = await self.wait_for(lambda o: o is not None and is_ready(o), name, within)
         assert obj is not None
         return obj
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ async def test_missing_secret_means_no_writes(tmp_path: Path, monkeypatch: pytes
         await w.create_secret(
             "oauth", {"client_id": "1234.apps.googleusercontent.com", "client_secret": SECRET}
         )
-        await w.wait_ready(timeout=30)
+        await w.wait_ready(within=30)
 
 
 async def test_project_not_allowed_for_namespace_is_refused_without_cloud_calls(
@@ -86,8 +87,6 @@ async def test_custom_oauth_secret_never_leaks(
         iap = w.gcp.state()[bs_path]["iap"]
         assert iap["oauth2ClientId"] == "1234.apps.googleusercontent.com"
         assert "oauth2ClientSecret" not in iap
-        import hashlib
-
         assert iap["oauth2ClientSecretSha256"] == hashlib.sha256(SECRET.encode()).hexdigest()
         assert SECRET not in str(obj)
         assert SECRET not in str(await w.events())
@@ -110,6 +109,6 @@ async def test_faults_on_every_endpoint_still_converge(
             )
         await w.start()
         await w.create(protected())
-        obj: dict[str, Any] = await w.wait_ready(timeout=40)
+        obj: dict[str, Any] = await w.wait_ready(within=40)
         assert is_ready(obj)
         assert any(r["status"] == status for r in w.gcp.requests())

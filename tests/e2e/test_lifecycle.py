@@ -214,6 +214,6 @@ async def test_drift_is_repaired_on_resync(tmp_path: Path, monkeypatch: pytest.M
                 and agent in members(w.policy(RUN_PATH), "roles/run.invoker")
             )
 
-        await w.wait_for(repaired, timeout=20)
+        await w.wait_for(repaired, within=20)
         assert "repaired drift" in (await w.wait_event("DriftRepaired"))["message"]
         assert FOREIGN in members(w.policy(RUN_PATH), "roles/run.invoker")
