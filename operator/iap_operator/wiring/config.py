@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -32,6 +33,9 @@ class Config:
     log_format: str = "text"
     verbose: bool = False
     peering: str | None = None  # kopf peering name; None = standalone
+    lease_name: str | None = None  # a Lease keeps a single active instance
+    lease_namespace: str = "default"
+    identity: str = "iap-operator"
 
     def settings(self) -> Settings:
         return Settings(
@@ -84,6 +88,10 @@ def parse_args(argv: Sequence[str]) -> Config:
     p.add_argument("--metrics-port", type=int, default=int(_env("METRICS_PORT", "0") or 0) or None)
     p.add_argument("--log-format", choices=("text", "json"), default=_env("LOG_FORMAT", "text"))
     p.add_argument("--peering", default=_env("PEERING"), help="kopf peering name (default: standalone)")
+    p.add_argument(
+        "--lease-name", default=_env("LEASE_NAME"), help="hold this Lease while working (one instance)"
+    )
+    p.add_argument("--lease-namespace", default=_env("LEASE_NAMESPACE", "default"))
     p.add_argument("--verbose", action="store_true")
     a = p.parse_args(list(argv))
     env_namespaces = [n for n in (_env("NAMESPACES", "") or "").split(",") if n]
@@ -116,4 +124,7 @@ def parse_args(argv: Sequence[str]) -> Config:
         log_format=a.log_format,
         verbose=a.verbose,
         peering=a.peering,
+        lease_name=a.lease_name or None,
+        lease_namespace=a.lease_namespace,
+        identity=os.environ.get("POD_ID") or socket.gethostname(),
     )

@@ -20,9 +20,9 @@ from iap_operator.engine.identity import Identity
 from iap_operator.engine.outcome import Event, Outcome
 from iap_operator.engine.reconcile import Reconciler
 from iap_operator.engine.teardown import Teardown
-from iap_operator.wiring import metrics
+from iap_operator.wiring import kube, metrics
 from iap_operator.wiring.config import Config
-from iap_operator.wiring.kube import KubeReader
+from iap_operator.wiring.kube import KubeClient
 
 GROUP, VERSION, PLURAL = "iap-operator.dev", "v1alpha1", "iapprotectedservices"
 PREFIX = "iap-operator.dev"
@@ -35,7 +35,7 @@ def now() -> str:
 class App:
     """Per-process state shared by the handlers: the engine and one lock per object."""
 
-    def __init__(self, config: Config, reconciler: Reconciler, teardown: Teardown, kube: KubeReader) -> None:
+    def __init__(self, config: Config, reconciler: Reconciler, teardown: Teardown, kube: KubeClient) -> None:
         self.config = config
         self.reconciler = reconciler
         self.teardown = teardown
@@ -90,10 +90,8 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
     resource = (GROUP, VERSION, PLURAL)
 
     @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        return app.kube.remember(
-            kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
-        )
+    def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo | None:
+        return app.kube.remember(kube.login(settings))
 
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:

@@ -12,15 +12,15 @@ import kopf
 from iap_operator.engine.reconcile import Reconciler
 from iap_operator.engine.teardown import Teardown
 from iap_operator.gcp.cloud import build_cloud
-from iap_operator.wiring import handlers, logs, metrics
+from iap_operator.wiring import handlers, kube, leader, logs, metrics
 from iap_operator.wiring.config import Config, parse_args
-from iap_operator.wiring.kube import KubeReader
+from iap_operator.wiring.kube import KubeClient
 
 
 def build_registry(config: Config) -> kopf.OperatorRegistry:
     cloud = build_cloud(config.gcp())
     settings = config.settings()
-    kube = KubeReader()
+    kube = KubeClient()
     app = handlers.App(config, Reconciler(cloud, kube, settings), Teardown(cloud, settings), kube)
     registry = kopf.OperatorRegistry()
     handlers.register(registry, app)
@@ -46,10 +46,26 @@ async def operate(
     )
 
 
+async def run(config: Config) -> int:
+    """Operate, under the Lease when one is configured; 1 when the Lease was lost."""
+    if not config.lease_name:
+        await operate(config)
+        return 0
+    lease_config = leader.LeaseConfig(config.lease_name, config.lease_namespace, config.identity)
+    async with leader.hold(KubeClient(kube.login()), lease_config) as lease:
+        stop = asyncio.Event()
+        relay = asyncio.create_task(lease.lost.wait())
+        relay.add_done_callback(lambda _: stop.set())
+        try:
+            await operate(config, stop_flag=stop)
+        finally:
+            relay.cancel()
+        return 1 if lease.lost.is_set() else 0
+
+
 def main(argv: Sequence[str]) -> int:
     config = parse_args(argv)
     logs.configure_logging(config.log_format, logging.DEBUG if config.verbose else logging.INFO)  # type: ignore[arg-type]
     if config.metrics_port:
         metrics.start_metrics_server(config.metrics_port)
-    asyncio.run(operate(config))
-    return 0
+    return asyncio.run(run(config))
