@@ -1,0 +1,119 @@
+"""Both emulators and the real operator in this event loop, for one benchmark run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from iap_operator.emulators.gcp.operations import LatencyProfile
+from iap_operator.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
+from iap_operator.emulators.kube.server import serve_kube_emulator
+from iap_operator.resources import crd_path
+from iap_operator.wiring.config import Config
+from iap_operator.wiring.main import operate
+
+GROUP, VERSION, PLURAL = "iap-operator.dev", "v1alpha1", "iapprotectedservices"
+PROJECT, NUMBER, REGION = "demo-project", "123456789012", "us-central1"
+ENDPOINTS = ("compute", "run", "iap", "serviceusage", "cloudresourcemanager")
+SEED: dict[str, Any] = {
+    "projects": [
+        {
+            "projectId": PROJECT,
+            "projectNumber": NUMBER,
+            "cloudRunServices": [{"name": "hello", "region": REGION}],
+        }
+    ]
+}
+# LoadBalancer mode (the default) with one domain; httpsRedirect is left to its default (true).
+RESOURCE: dict[str, Any] = {
+    "apiVersion": f"{GROUP}/{VERSION}",
+    "kind": "IapProtectedService",
+    "metadata": {"name": "hello", "namespace": "default"},
+    "spec": {
+        "projectId": PROJECT,
+        "cloudRun": {"service": "hello", "region": REGION},
+        "loadBalancer": {"domains": ["hello.example.com"]},
+        "access": {"members": ["user:alice@example.com", "group:devs@example.com"]},
+    },
+}
+
+
+@dataclass(frozen=True)
+class OperatorKnobs:
+    """The operator's timing configuration for a run (the rest are the operator's defaults)."""
+
+    poll_interval: float
+    resync_override: float
+    resync_tick: float
+    missing_retry: float = 0.2
+    backoff_base: float = 0.05
+    backoff_max: float = 0.5
+
+
+@dataclass(frozen=True)
+class Running:
+    gcp: EmulatorHandle
+    kube_url: str
+    session: aiohttp.ClientSession
+    config: Config
+
+    @property
+    def collection(self) -> str:
+        return f"{self.kube_url}/apis/{GROUP}/{VERSION}/namespaces/default/{PLURAL}"
+
+    async def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        async with self.session.post(self.collection, json=body) as resp:
+            data: dict[str, Any] = await resp.json(content_type=None)
+            if resp.status not in {200, 201}:
+                raise RuntimeError(f"create failed ({resp.status}): {data}")
+            return data
+
+
+@contextlib.asynccontextmanager
+async def running(
+    scale: float, knobs: OperatorKnobs, settings: Mapping[str, Any] | None = None
+) -> AsyncIterator[Running]:
+    """Emulators with the realistic profile times `scale`, and the operator started (and stopped after)."""
+    profile = LatencyProfile.named("realistic", scale)
+    async with (
+        run_gcp_emulator(seed=SEED, latency=profile, settings=settings) as gcp,
+        serve_kube_emulator(host="127.0.0.1", port=0, crds=[str(crd_path())]) as kube,
+        aiohttp.ClientSession() as session,
+    ):
+        with tempfile.TemporaryDirectory(prefix="iap-bench-") as tmp:
+            kubeconfig = Path(tmp) / "kubeconfig"
+            kube.write_kubeconfig(kubeconfig)
+            os.environ["KUBECONFIG"] = str(kubeconfig)  # kopf's login reads it
+            config = Config(
+                endpoints=dict.fromkeys(ENDPOINTS, gcp.url),
+                anonymous=True,
+                default_project=PROJECT,
+                allowed_projects=f"default={PROJECT}",
+                poll_interval=knobs.poll_interval,
+                missing_retry=knobs.missing_retry,
+                backoff_base=knobs.backoff_base,
+                backoff_max=knobs.backoff_max,
+                resync_tick=knobs.resync_tick,
+                resync_override=knobs.resync_override,
+            )
+            stop, ready = asyncio.Event(), asyncio.Event()
+            task = asyncio.create_task(operate(config, stop_flag=stop, ready_flag=ready))
+            waiter = asyncio.ensure_future(ready.wait())
+            await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+            if task.done():
+                waiter.cancel()
+                raise RuntimeError(f"the operator did not start: {task}")
+            try:
+                yield Running(gcp, kube.url, session, config)
+            finally:
+                stop.set()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(task, timeout=30)
