@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -143,17 +144,32 @@ def _ours(state: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def _operator(config: Config) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    ready = asyncio.Event()
-    task = asyncio.create_task(operate(config, stop_flag=stop, ready_flag=ready))
-    await asyncio.wait([task, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
+async def operator_thread(config: Config) -> AsyncIterator[None]:
+    """The operator in a thread with its own event loop, as it would run in its own process.
+
+    kopf owns its loop: on exit it waits for, then cancels, every task it did not see before it started,
+    so it must not share a loop with the emulators.
+    """
+    stop, ready = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(operate(config, stop_flag=stop, ready_flag=ready))
+        except BaseException as exc:  # reported to the caller below
+            errors.append(exc)
+            ready.set()
+
+    thread = threading.Thread(target=run, name="iap-operator", daemon=True)
+    thread.start()
+    await asyncio.to_thread(ready.wait, 30)
+    if errors:
+        raise RuntimeError("the operator failed to start") from errors[0]
     try:
         yield
     finally:
         stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, timeout=30)
+        await asyncio.to_thread(thread.join, 30)
 
 
 async def sandbox(args: argparse.Namespace) -> int:
@@ -200,7 +216,7 @@ async def sandbox(args: argparse.Namespace) -> int:
             backoff_base=0.2,
             backoff_max=5.0,
         )
-        async with _operator(config):
+        async with operator_thread(config):
             objects = await _watch(kube, applied, args.timeout)
             report["resources"] = objects
             print("\nFinal status:")

@@ -8,7 +8,7 @@ import contextlib
 import copy
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,8 @@ import aiohttp
 from iap_operator.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
 from iap_operator.emulators.kube.server import serve_kube_emulator
 from iap_operator.resources import crd_path
+from iap_operator.sandbox import operator_thread
 from iap_operator.wiring.config import Config
-from iap_operator.wiring.main import operate
 
 GROUP, VERSION, PLURAL = "iap-operator.dev", "v1alpha1", "iapprotectedservices"
 PROJECT, NUMBER, REGION = "demo-project", "123456789012", "us-central1"
@@ -68,8 +68,7 @@ class World:
     kube_url: str
     session: aiohttp.ClientSession
     config: Config
-    _operator: asyncio.Task[None] | None = None
-    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _operator: contextlib.AbstractAsyncContextManager[None] | None = None
 
     # --- Kubernetes ---------------------------------------------------------------------------------
 
@@ -162,20 +161,13 @@ class World:
     async def start(self, **overrides: Any) -> None:
         if overrides:
             self.config = Config(**{**self.config.__dict__, **overrides})
-        self._stop = asyncio.Event()
-        ready = asyncio.Event()
-        self._operator = asyncio.create_task(operate(self.config, stop_flag=self._stop, ready_flag=ready))
-        await asyncio.wait(
-            [self._operator, asyncio.ensure_future(ready.wait())], return_when=asyncio.FIRST_COMPLETED
-        )
-        assert not self._operator.done(), self._operator
+        self._operator = operator_thread(self.config)
+        await self._operator.__aenter__()
 
     async def stop(self) -> None:
         if self._operator is not None:
-            self._stop.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(self._operator, timeout=10)
-            self._operator = None
+            operator, self._operator = self._operator, None
+            await operator.__aexit__(None, None, None)
 
 
 def is_ready(obj: Mapping[str, Any]) -> bool:
@@ -218,6 +210,8 @@ async def world(
             "backoff_max": 0.5,
             "resync_tick": 0.2,
             "resync_override": 3600.0,
+            "worker_idle_timeout": 0.5,
+            "worker_exit_timeout": 0.5,
         }
         w = World(gcp, kube.url, session, Config(**{**defaults, **config}))
         if start:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from tests.e2e.harness import FOREIGN, NUMBER, PROJECT, REGION, RUN_PATH, condition, protected, world
 
 pytestmark = pytest.mark.timeout(60)

@@ -33,6 +33,8 @@ class Config:
     log_format: str = "text"
     verbose: bool = False
     peering: str | None = None  # kopf peering name; None = standalone
+    worker_idle_timeout: float = 5.0  # kopf: idle per-object workers exit after this long
+    worker_exit_timeout: float = 2.0  # kopf: time given to workers to finish on shutdown
     lease_name: str | None = None  # a Lease keeps a single active instance
     lease_namespace: str = "default"
     identity: str = "iap-operator"

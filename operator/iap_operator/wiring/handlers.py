@@ -101,6 +101,8 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
             prefix=PREFIX, key="last-handled-configuration"
         )
         settings.queueing.worker_limit = app.config.workers
+        settings.queueing.idle_timeout = app.config.worker_idle_timeout
+        settings.queueing.exit_timeout = app.config.worker_exit_timeout
         settings.posting.level = logging.WARNING  # our own Events are posted explicitly
         settings.watching.server_timeout = 300
 
