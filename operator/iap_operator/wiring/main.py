@@ -31,7 +31,7 @@ async def operate(
     config: Config,
     *,
     stop_flag: asyncio.Event | threading.Event | None = None,
-    ready_flag: asyncio.Event | None = None,
+    ready_flag: asyncio.Event | threading.Event | None = None,
 ) -> None:
     """Run the operator until `stop_flag` is set (or forever)."""
     await kopf.operator(
