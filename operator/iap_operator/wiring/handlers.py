@@ -145,26 +145,32 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
         logger.info("reconciled: ready=%s stalled=%s", outcome.ready, outcome.stalled)
         return outcome
 
-    @kopf.on.resume(*resource, registry=registry)
-    @kopf.on.create(*resource, registry=registry)
-    @kopf.on.update(*resource, registry=registry)
+    @kopf.on.resume(*resource, registry=registry, id="begin")
+    @kopf.on.create(*resource, registry=registry, id="begin")
+    @kopf.on.update(*resource, registry=registry, id="begin")
+    async def begin(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+        """Say Ready=False for a new generation before any long cloud work (kopf patches between handlers)."""
+        generation = identity_of(body).generation
+        if body.status.get("observedGeneration") == generation and _has_ready(body):
+            return  # resumed after a restart: nothing new to announce
+        message = f"reconciling generation {generation}"
+        fresh = [
+            Condition(Type.READY, False, Reason.PROGRESSING, message),
+            Condition(Type.RECONCILING, True, Reason.PROGRESSING, message),
+            Condition(Type.STALLED, False, Reason.PROGRESSING, "no permanent failure"),
+        ]
+        previous = list(body.status.get("conditions") or [])
+        rendered = render(fresh, previous, generation, now())
+        kept = [c for c in previous if c.get("type") not in {str(c2.type) for c2 in fresh}]
+        patch.status["observedGeneration"] = generation
+        patch.status["conditions"] = rendered + kept
+
+    @kopf.on.resume(*resource, registry=registry, id="reconcile")
+    @kopf.on.create(*resource, registry=registry, id="reconcile")
+    @kopf.on.update(*resource, registry=registry, id="reconcile")
     async def reconcile(
         body: kopf.Body, patch: kopf.Patch, retry: int, logger: kopf.Logger, **_: Any
     ) -> None:
-        if not _has_ready(body):
-            # First sight: say Ready=False before any long cloud work, then come straight back.
-            patch.status["observedGeneration"] = identity_of(body).generation
-            patch.status["conditions"] = render(
-                [
-                    Condition(Type.READY, False, Reason.PROGRESSING, "reconciliation started"),
-                    Condition(Type.RECONCILING, True, Reason.PROGRESSING, "reconciliation started"),
-                    Condition(Type.STALLED, False, Reason.PROGRESSING, "no permanent failure"),
-                ],
-                [],
-                identity_of(body).generation,
-                now(),
-            )
-            raise kopf.TemporaryError("initial status written", delay=0.01)
         outcome = await run_pass(body, patch, logger)
         if outcome is None or outcome.stalled:
             if outcome is not None:
