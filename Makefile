@@ -20,6 +20,11 @@ run: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m pytest $(ARGS)
 
+.PHONY: bench
+## The apply-to-Ready benchmark (bench/README.md); writes bench/results.json. ARGS="--runs 3" etc.
+bench: $(STAMP)
+	$(BIN)/python bench/apply_to_ready.py $(ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check operator tests bench
