@@ -43,6 +43,14 @@ def written(generation: int, *conditions: dict[str, Any], observed: int | None =
     }
 
 
+def not_ready(companion: str, reason: str, message: str, generation: int = 1) -> list[dict[str, Any]]:
+    """Ready=False with its abnormal-true companion (Reconciling or Stalled) for the same reason."""
+    return [
+        condition("Ready", "False", reason, message, generation),
+        condition(companion, "True", reason, message, generation),
+    ]
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -76,8 +84,7 @@ CASES: tuple[Case, ...] = (
         resource(
             status=written(
                 1,
-                condition("Ready", "False", "Creating", "Creating the backend service"),
-                condition("Reconciling", "True", "Creating", "Creating the backend service"),
+                *not_ready("Reconciling", "Creating", "Creating the backend service"),
             )
         ),
         "Progressing",
@@ -90,8 +97,7 @@ CASES: tuple[Case, ...] = (
             generation=3,
             status=written(
                 3,
-                condition("Ready", "False", "CertificateProvisioning", "Certificate is PROVISIONING", 3),
-                condition("Reconciling", "True", "CertificateProvisioning", "Certificate is PROVISIONING", 3),
+                *not_ready("Reconciling", "CertificateProvisioning", "Certificate is PROVISIONING", 3),
                 condition("CertificateReady", "False", "CertificateProvisioning", generation=3),
             ),
         ),
@@ -104,8 +110,7 @@ CASES: tuple[Case, ...] = (
         resource(
             status=written(
                 1,
-                condition("Ready", "False", "PermissionDenied", "iap.webServices.setIamPolicy denied"),
-                condition("Stalled", "True", "PermissionDenied", "iap.webServices.setIamPolicy denied"),
+                *not_ready("Stalled", "PermissionDenied", "iap.webServices.setIamPolicy denied"),
             )
         ),
         "Degraded",
@@ -117,8 +122,7 @@ CASES: tuple[Case, ...] = (
         resource(
             status=written(
                 1,
-                condition("Ready", "False", "OAuthClientChangeRefused", "Google refuses the managed client"),
-                condition("Stalled", "True", "OAuthClientChangeRefused", "Google refuses the managed client"),
+                *not_ready("Stalled", "OAuthClientChangeRefused", "Google refuses the managed client"),
             )
         ),
         "Degraded",
@@ -140,8 +144,7 @@ CASES: tuple[Case, ...] = (
         resource(
             status=written(
                 1,
-                condition("Ready", "False", "ApiError", "compute: 503 backendError; retrying"),
-                condition("Reconciling", "True", "ApiError", "compute: 503 backendError; retrying"),
+                *not_ready("Reconciling", "ApiError", "compute: 503 backendError; retrying"),
             )
         ),
         "Progressing",
@@ -160,8 +163,7 @@ CASES: tuple[Case, ...] = (
         resource(
             status=written(
                 1,
-                condition("Ready", "False", "Deleting", "Deleting the load balancer"),
-                condition("Reconciling", "True", "Deleting", "Deleting the load balancer"),
+                *not_ready("Reconciling", "Deleting", "Deleting the load balancer"),
             ),
             deletionTimestamp=T0,
         ),
