@@ -217,3 +217,30 @@ async def test_drift_is_repaired_on_resync(tmp_path: Path, monkeypatch: pytest.M
         await w.wait_for(repaired, within=20)
         assert "repaired drift" in (await w.wait_event("DriftRepaired"))["message"]
         assert FOREIGN in members(w.policy(RUN_PATH), "roles/run.invoker")
+
+
+async def test_spec_changes_replace_and_remove_what_is_no_longer_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with world(tmp_path, monkeypatch) as w:
+        await w.create(protected())
+        obj = await w.wait_ready()
+        ident = names(obj)
+        old_certs = {p for p in w.compute() if "/sslCertificates/" in p}
+        assert len(old_certs) == 1
+        # New domains: certificates cannot change, so a new one replaces the old; no redirect any more.
+        await w.patch_spec(
+            "hello", {"loadBalancer": {"domains": ["www.example.com"], "httpsRedirect": False}}
+        )
+        obj = await w.wait_for(lambda o: o is not None and is_ready(o) and o["metadata"]["generation"] == 2)
+        certs = {p for p in w.compute() if "/sslCertificates/" in p}
+        assert len(certs) == 1
+        assert certs.isdisjoint(old_certs)
+        (cert_path,) = certs
+        assert w.gcp.state()[cert_path]["managed"]["domains"] == ["www.example.com"]
+        https = by_suffix(w, ident, "targetHttpsProxies", "https")
+        assert https["sslCertificates"][0].endswith(w.gcp.state()[cert_path]["name"])
+        leftovers = [p for p in w.compute() if p.endswith(("-um-redirect", "-http", "-fr-http"))]
+        assert leftovers == []
+        assert obj["status"]["url"] == "https://www.example.com"
+        assert {r["name"] for r in obj["status"]["resources"]} == {p.rsplit("/", 1)[1] for p in w.compute()}

@@ -73,7 +73,7 @@ async def test_attach_patches_only_the_iap_block(gcp: FakeGcp, harness: Harness)
     assert "CertificateReady" not in reasons(outcome)
     assert outcome.status["backendService"] == {"name": "shared-bs", "id": after.id}
     assert outcome.status["jwtAudience"] == f"/projects/{NUMBER}/global/backendServices/{after.id}"
-    assert "resources" not in outcome.status
+    assert outcome.status["resources"] == []  # nothing created (an empty list replaces an old one)
     assert "ipAddress" not in outcome.status
     assert [e.reason for e in outcome.events if "IAP on backend service" in e.message] == ["Updated"]
 

@@ -205,23 +205,24 @@ async def test_direct_mode_teardown_revokes_both_bindings(gcp: FakeGcp, harness:
     assert ALICE not in gcp.iam.members(cloud_run_iap, ACCESSOR)
 
 
-async def test_a_certificate_for_an_earlier_domain_list_is_deleted_too(
+async def test_a_certificate_for_an_earlier_domain_list_is_replaced_then_deleted(
     gcp: FakeGcp, harness: Harness
 ) -> None:
     await harness.ready(spec())
     first = gcp.ssl_certificates.only().spec.key
     harness.bump()
     await harness.reconcile(spec(loadBalancer={"domains": ["app.example.com", "www.example.com"]}))
-    assert len(gcp.ssl_certificates.items) == 2
+    # The proxy moved to the new certificate, so the old one is an orphan and goes in the same pass.
+    assert gcp.ssl_certificates.get(PROJECT, first) is None
+    assert len(gcp.ssl_certificates.items) == 1
     assert harness.status is not None
     remembered = [r["name"] for r in harness.status["resources"]]
-    assert first.name in remembered  # still exists: remembered so that teardown deletes it
-    assert len(remembered) == len(set(remembered)) == 11
+    assert first.name not in remembered
+    assert len(remembered) == len(set(remembered)) == 10
 
     outcome = await harness.teardown(spec(loadBalancer={"domains": ["app.example.com", "www.example.com"]}))
 
     assert outcome.done, outcome.errors
-    assert gcp.ssl_certificates.get(PROJECT, first) is None
     assert gcp.compute_items() == {}
 
 

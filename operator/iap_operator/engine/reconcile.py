@@ -18,6 +18,7 @@ from iap_operator.engine.graph import DependencyFailed, Graph
 from iap_operator.engine.identity import Identity
 from iap_operator.engine.outcome import Event, Memory, Outcome
 from iap_operator.engine.ports import Cloud, SecretsPort
+from iap_operator.engine.removal import delete_owned
 from iap_operator.engine.resources import (
     BackendService,
     CloudRunService,
@@ -183,6 +184,21 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
 
     graph.add("access", access, "bs")
     results = await graph.run()
+    owned = status.setdefault("resources", [])
+    if not any(isinstance(results[s], BaseException) for s in lb_steps):
+        # What an earlier spec made and this one no longer needs: an old certificate, the redirect, ...
+        current = {(r["kind"], r["name"], r["scope"]) for r in owned}
+        orphans = [
+            Key(Kind(kind), name, None if scope == "global" else scope)
+            for kind, name, scope in sorted(ctx.memory.created - current)
+            if kind in set(Kind)
+        ]
+        removal = await delete_owned(steps.cloud, ctx.identity, ctx.project, orphans)
+        steps.events += removal.events
+        owned += [
+            {"kind": str(k.kind), "name": k.name, "scope": k.scope, "created": True} for k in removal.left
+        ]
+        results["orphans"] = removal.errors[0] if removal.errors else None
 
     conditions: dict[Type, Condition] = {}
     _common_conditions(conditions, results, ctx)
@@ -348,15 +364,6 @@ def _finish(
         results["agent"] if isinstance(results["agent"], str) else ctx.memory.service_agent
     )
     status["grants"] = steps.grants_status(ctx.memory)
-    # Resources created for an earlier spec (a certificate for other domains) stay remembered: they
-    # still exist, and teardown finds what to delete in this list.
-    current = {(r["kind"], r["name"], r["scope"]) for r in status.get("resources", [])}
-    earlier = [
-        {"kind": kind, "name": name, "scope": scope, "created": True}
-        for kind, name, scope in sorted(ctx.memory.created - current)
-    ]
-    if earlier:
-        status["resources"] = [*status.get("resources", []), *earlier]
     if steps.warnings:
         reason = steps.warnings[0][0]
         conditions[Type.WARNING] = Condition(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,17 +11,9 @@ from iap_operator.engine.errors import CloudError, SpecError
 from iap_operator.engine.identity import Identity
 from iap_operator.engine.outcome import Event, Memory, TeardownOutcome
 from iap_operator.engine.ports import Cloud
-from iap_operator.engine.resources import IamTarget, IamTargetKind, Key, Kind, Observed
+from iap_operator.engine.removal import delete_owned, find_owned
+from iap_operator.engine.resources import IamTarget, IamTargetKind, Key, Kind
 from iap_operator.engine.settings import Settings
-
-# Reverse dependency levels: everything in a level can go at once.
-_LEVELS = (
-    (Kind.FORWARDING_RULE,),
-    (Kind.TARGET_HTTPS_PROXY, Kind.TARGET_HTTP_PROXY),
-    (Kind.URL_MAP, Kind.SSL_CERTIFICATE, Kind.ADDRESS),
-    (Kind.BACKEND_SERVICE,),
-    (Kind.NEG,),
-)
 
 
 class Teardown:
@@ -73,37 +64,19 @@ class Teardown:
                 keys.add(Key(Kind(kind), name, None if scope == "global" else scope))
         return sorted(keys, key=lambda k: (k.kind, k.name))
 
-    async def _find_owned(self, identity: Identity, project: str, key: Key) -> Observed[Any] | None:
-        found: Observed[Any] | None = await self.cloud.compute(key.kind).find(project, key)
-        return found if found is not None and identity.owns(found.marks) else None
-
     async def _delete(
         self, identity: Identity, project: str, keys: list[Key], outcome: TeardownOutcome
     ) -> None:
-        for level in _LEVELS:
-            batch = [k for k in keys if k.kind in level]
-
-            async def one(key: Key) -> None:
-                if await self._find_owned(identity, project, key) is None:
-                    return  # gone already, or not ours: never touched
-                await self.cloud.compute(key.kind).delete(project, key)
-                outcome.events.append(Event("Deleted", f"deleted {key.kind} {key.name}"))
-
-            results = await asyncio.gather(*(one(k) for k in batch), return_exceptions=True)
-            failed = [r for r in results if isinstance(r, BaseException)]
-            for exc in failed:
-                if not isinstance(exc, CloudError):
-                    raise exc
-                outcome.errors.append(exc.message)
-                outcome.error = outcome.error or exc
-            if failed:
-                return  # the next level still depends on this one
+        removal = await delete_owned(self.cloud, identity, project, keys)
+        outcome.events += removal.events
+        outcome.errors += [e.message for e in removal.errors]
+        outcome.error = outcome.error or (removal.errors[0] if removal.errors else None)
 
     async def _abandon(
         self, identity: Identity, project: str, keys: list[Key], outcome: TeardownOutcome
     ) -> None:
         for key in keys:
-            found = await self._find_owned(identity, project, key)
+            found = await find_owned(self.cloud, identity, project, key)
             if found is not None:
                 await self.cloud.compute(key.kind).unmark(project, found, identity.released(found.marks))
                 outcome.events.append(

@@ -1,0 +1,59 @@
+"""Deleting compute resources this resource owns, in reverse dependency order (teardown and orphans)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from iap_operator.engine.errors import CloudError
+from iap_operator.engine.identity import Identity
+from iap_operator.engine.outcome import Event
+from iap_operator.engine.ports import Cloud
+from iap_operator.engine.resources import Key, Kind, Observed
+
+# Reverse dependency levels: everything in a level can go at once.
+LEVELS = (
+    (Kind.FORWARDING_RULE,),
+    (Kind.TARGET_HTTPS_PROXY, Kind.TARGET_HTTP_PROXY),
+    (Kind.URL_MAP, Kind.SSL_CERTIFICATE, Kind.ADDRESS),
+    (Kind.BACKEND_SERVICE,),
+    (Kind.NEG,),
+)
+
+
+@dataclass
+class Removal:
+    events: list[Event] = field(default_factory=list)
+    errors: list[CloudError] = field(default_factory=list)
+    left: list[Key] = field(default_factory=list)  # not deleted (failed, or waiting on a failed level)
+
+
+async def find_owned(cloud: Cloud, identity: Identity, project: str, key: Key) -> Observed[Any] | None:
+    found: Observed[Any] | None = await cloud.compute(key.kind).find(project, key)
+    return found if found is not None and identity.owns(found.marks) else None
+
+
+async def delete_owned(cloud: Cloud, identity: Identity, project: str, keys: list[Key]) -> Removal:
+    """Delete what of `keys` exists and is ours; 404 is done, anything not ours is never touched."""
+    removal = Removal()
+    for i, level in enumerate(LEVELS):
+        batch = [k for k in keys if k.kind in level]
+
+        async def one(key: Key) -> None:
+            if await find_owned(cloud, identity, project, key) is None:
+                return
+            await cloud.compute(key.kind).delete(project, key)
+            removal.events.append(Event("Deleted", f"deleted {key.kind} {key.name}"))
+
+        results = await asyncio.gather(*(one(k) for k in batch), return_exceptions=True)
+        failed = [(k, r) for k, r in zip(batch, results, strict=True) if isinstance(r, BaseException)]
+        for key, exc in failed:
+            if not isinstance(exc, CloudError):
+                raise exc
+            removal.errors.append(exc)
+            removal.left.append(key)
+        if failed:  # the next levels are still referenced by this one
+            removal.left += [k for k in keys if any(k.kind in later for later in LEVELS[i + 1 :])]
+            break
+    return removal
