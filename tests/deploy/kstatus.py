@@ -57,6 +57,9 @@ def kstatus(obj: Mapping[str, Any]) -> tuple[str, str]:
     return CURRENT, "Resource is current"
 
 
+SUMMARY = frozenset({"Ready", "Reconciling", "Stalled"})
+
+
 def kstatus_violations(obj: Mapping[str, Any]) -> list[str]:
     """Ways the status breaks the conventions kstatus (and Argo CD's health.lua) depend on."""
     status = obj.get("status")
@@ -86,7 +89,11 @@ def kstatus_violations(obj: Mapping[str, Any]) -> list[str]:
         cond_observed = condition.get("observedGeneration")
         if cond_observed is None:
             problems.append(f"{where} has no observedGeneration")
-        elif observed is not None and cond_observed != observed:
+        elif observed is not None and cond_observed > observed:
+            problems.append(f"{where} observedGeneration {cond_observed} is ahead of the status' {observed}")
+        elif observed is not None and cond_observed != observed and type_ in SUMMARY:
+            # Step conditions may honestly lag (set for an earlier generation, not re-checked yet);
+            # the summary conditions kstatus and Argo CD read must speak for the observed generation.
             problems.append(f"{where} observedGeneration {cond_observed} differs from the status' {observed}")
         if type_ in ABNORMAL_TRUE and condition.get("status") == "Unknown":
             problems.append(f"{where} is Unknown: abnormal-true conditions are True, False or absent")

@@ -59,7 +59,8 @@ def test_a_well_formed_status_has_no_violations() -> None:
 
 
 def test_condition_field_violations() -> None:
-    stale = condition("Protected", "True", "UpToDate", generation=1)
+    stale = condition("Reconciling", "False", "UpToDate", generation=1)
+    lagging = condition("Protected", "True", "UpToDate", generation=1)  # a step condition may lag
     untimed = condition("IapEnabled", "True", "UpToDate", generation=2)
     del untimed["lastTransitionTime"]
     unobserved = {
@@ -71,6 +72,7 @@ def test_condition_field_violations() -> None:
             2,
             condition("Ready", "Yes", "up to date", generation=2),
             stale,
+            lagging,
             untimed,
             unobserved,
             condition("Stalled", "Unknown", "ApiError", generation=2),
@@ -81,13 +83,14 @@ def test_condition_field_violations() -> None:
     for expected in (
         "condition Ready has status 'Yes'",
         "condition Ready has reason 'up to date'",
-        "condition Protected observedGeneration 1 differs from the status' 2",
+        "condition Reconciling observedGeneration 1 differs from the status' 2",
         "condition IapEnabled has no lastTransitionTime",
         "condition AccessGranted has no observedGeneration",
         "condition Stalled is Unknown",
         "condition Stalled appears twice",
     ):
         assert expected in found
+    assert "condition Protected" not in found
 
 
 def test_both_abnormal_conditions_true_is_a_violation() -> None:
