@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.deploy.argocd import argocd_health
 from tests.deploy.kstatus import kstatus, kstatus_violations
 from tests.e2e.harness import GROUP, PLURAL, REGION, VERSION, World, condition, is_ready, protected, world
