@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -244,3 +246,37 @@ async def test_spec_changes_replace_and_remove_what_is_no_longer_needed(
         assert leftovers == []
         assert obj["status"]["url"] == "https://www.example.com"
         assert {r["name"] for r in obj["status"]["resources"]} == {p.rsplit("/", 1)[1] for p in w.compute()}
+
+
+async def test_a_rotated_oauth_secret_is_noticed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with world(tmp_path, monkeypatch, resync_override=0.3) as w:
+        await w.create_secret(
+            "oauth", {"client_id": "1234.apps.googleusercontent.com", "client_secret": "first"}
+        )
+        await w.create(protected(oauthClient={"secretRef": {"name": "oauth"}}))
+        obj = await w.wait_ready()
+        bs_path = f"{BS}/{names(obj).resource_name('bs')}"
+        data = {"client_id": "1234.apps.googleusercontent.com", "client_secret": "second"}
+        async with w.session.patch(
+            f"{w.kube_url}/api/v1/namespaces/default/secrets/oauth",
+            json={"data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}},
+            headers={"Content-Type": "application/merge-patch+json"},
+        ) as resp:
+            assert resp.status == 200
+        want = hashlib.sha256(b"second").hexdigest()
+        await w.wait_for(lambda _: w.gcp.state()[bs_path]["iap"].get("oauth2ClientSecretSha256") == want)
+
+
+async def test_deleting_the_crd_abandons_instead_of_tearing_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with world(tmp_path, monkeypatch) as w:
+        await w.create(protected())
+        await w.wait_ready()
+        created = set(w.compute())
+        crd = f"{w.kube_url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/iapprotectedservices.iap-operator.dev"
+        async with w.session.delete(crd) as resp:
+            assert resp.status in {200, 202}, await resp.text()
+        await w.wait_for(lambda o: o is None)
+        assert set(w.compute()) == created  # everything left in place, as with deletionPolicy: Abandon
+        assert (await w.wait_event("Abandoned"))["message"].startswith("left ")
