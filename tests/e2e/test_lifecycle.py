@@ -274,7 +274,8 @@ async def test_deleting_the_crd_abandons_instead_of_tearing_down(
         await w.create(protected())
         await w.wait_ready()
         created = set(w.compute())
-        crd = f"{w.kube_url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/iapprotectedservices.iap-operator.dev"
+        crds = f"{w.kube_url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+        crd = f"{crds}/iapprotectedservices.iap-operator.dev"
         async with w.session.delete(crd) as resp:
             assert resp.status in {200, 202}, await resp.text()
         await w.wait_for(lambda o: o is None)
