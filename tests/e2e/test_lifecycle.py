@@ -281,3 +281,20 @@ async def test_deleting_the_crd_abandons_instead_of_tearing_down(
         await w.wait_for(lambda o: o is None)
         assert set(w.compute()) == created  # everything left in place, as with deletionPolicy: Abandon
         assert (await w.wait_event("Abandoned"))["message"].startswith("left ")
+
+
+async def test_an_annotation_change_forces_a_reconcile_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with world(tmp_path, monkeypatch) as w:  # resync every hour: only the annotation can trigger
+        await w.create(protected())
+        obj = await w.wait_ready()
+        bs_path = f"{BS}/{names(obj).resource_name('bs')}"
+        w.gcp.mutate(bs_path, {"iap": {"enabled": False}})
+        headers = {"Content-Type": "application/merge-patch+json"}
+        patch = {
+            "metadata": {"annotations": {"reconcile.iap-operator.dev/requested-at": "2026-11-29T12:00:00Z"}}
+        }
+        async with w.session.patch(w._path("hello"), json=patch, headers=headers) as resp:
+            assert resp.status == 200
+        await w.wait_for(lambda _: w.gcp.state()[bs_path]["iap"]["enabled"] is True)
