@@ -184,6 +184,8 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
 
     graph.add("access", access, "bs")
     results = await graph.run()
+    if cert_step is not None:  # read early, it may have turned ACTIVE while the chain was built
+        results[cert_step] = await _refreshed_certificate(steps, ctx.project, results[cert_step])
     owned = status.setdefault("resources", [])
     if not any(isinstance(results[s], BaseException) for s in lb_steps):
         # What an earlier spec made and this one no longer needs: an old certificate, the redirect, ...
@@ -419,6 +421,13 @@ def _summary(
             else Condition(Type.RECONCILING, True, ready.reason, ready.message)
         )
     return [ready, protected, reconciling, stalled, *steps.values()]
+
+
+async def _refreshed_certificate(steps: Steps, project: str, cert: Any) -> Any:
+    if isinstance(cert, BaseException) or cert.outputs.get("status") == "ACTIVE":
+        return cert
+    fresh = await steps.cloud.ssl_certificates.find(project, cert.spec.key)
+    return fresh or cert
 
 
 def _certificate(results: Mapping[str, Any], step: str | None, domains: list[str], ip: str) -> Condition:

@@ -189,12 +189,15 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
             return
         if body.status.get("observedGeneration") != body.metadata.get("generation"):
             return  # a spec change is being handled by `reconcile`
+        if _reconciling(body) or not body.status.get("lastSyncTime"):
+            return  # `reconcile` is still working on it (and retries on its own schedule)
         try:
             spec = parse_spec(body.spec)
         except pydantic.ValidationError:
             return
-        if not app.resync_due(spec, body.status, str(body.metadata.uid)):
-            return
+        uid = str(body.metadata.uid)
+        if app.lock(uid).locked() or not app.resync_due(spec, body.status, uid):
+            return  # a pass is running right now, or the period has not passed
         await run_pass(body, patch, logger)
 
     @kopf.on.delete(*resource, registry=registry)
@@ -225,6 +228,13 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
 
 def _has_ready(body: kopf.Body) -> bool:
     return any(c.get("type") == "Ready" for c in body.status.get("conditions") or [])
+
+
+def _reconciling(body: kopf.Body) -> bool:
+    return any(
+        c.get("type") == "Reconciling" and c.get("status") == "True"
+        for c in body.status.get("conditions") or []
+    )
 
 
 def _ready_message(outcome: Outcome) -> str:
