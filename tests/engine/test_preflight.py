@@ -111,3 +111,18 @@ async def test_a_project_gcp_does_not_show_us_is_permission_denied(gcp: FakeGcp)
     assert gcp.writes() == []
     assert outcome.stalled
     assert reasons(outcome)["Ready"] == (False, Reason.PERMISSION_DENIED)
+
+
+async def test_a_client_id_that_is_no_oauth_client_id_is_refused_without_writes(
+    gcp: FakeGcp, harness: Harness
+) -> None:
+    gcp.secrets.put(NAMESPACE, "iap-oauth", client_id="not an id; drop table", secret="s3cret")
+
+    outcome = await harness.reconcile(spec(oauthClient=OAUTH))
+
+    assert gcp.writes() == []
+    assert reasons(outcome)["Ready"] == (False, Reason.INVALID_SPEC)
+    ready = next(c for c in outcome.conditions if c.type == "Ready")
+    assert "OAuth client ID" in ready.message
+    assert "drop table" not in ready.message
+    assert "s3cret" not in ready.message

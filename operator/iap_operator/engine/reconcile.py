@@ -6,6 +6,7 @@ Secret is missing or not allowed. Then independent steps run concurrently (see `
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,8 @@ from iap_operator.engine.resources import (
 )
 from iap_operator.engine.settings import Settings
 from iap_operator.engine.steps import Steps, Waiting
+
+_OAUTH_CLIENT_ID = re.compile(r"[0-9]{1,30}(-[a-z0-9]{1,64})?\.apps\.googleusercontent\.com")
 
 
 @dataclass(frozen=True)
@@ -112,9 +115,15 @@ class Reconciler:
                 f"Secret {identity.namespace}/{ref.name} has no value for key(s) {', '.join(missing)}",
                 self.settings.missing_retry,
             )
-        return desired.OAuthClient(
-            client_id=data[ref.client_id_key], client_secret=data[ref.client_secret_key]
-        )
+        client_id = data[ref.client_id_key].strip()
+        if not _OAUTH_CLIENT_ID.fullmatch(client_id):
+            raise Waiting(
+                Reason.INVALID_SPEC,
+                f"Secret {identity.namespace}/{ref.name} key {ref.client_id_key} does not hold an OAuth "
+                "client ID (NUMBER-ID.apps.googleusercontent.com)",
+                self.settings.missing_retry,
+            )
+        return desired.OAuthClient(client_id=client_id, client_secret=data[ref.client_secret_key])
 
     def _blocked(self, exc: SpecError | CloudError | Waiting) -> Outcome:
         reason, message = _reason(exc)
