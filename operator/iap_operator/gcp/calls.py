@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from iap_operator.engine.errors import CloudError, Fault
 from iap_operator.gcp.config import OnCall
 from iap_operator.gcp.errors import call_code, to_cloud_error
+from iap_operator.gcp.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +27,16 @@ MAX_POLL_PAUSE = 30.0
 class Caller:
     """Runs `fn(*args, **kwargs)` in the executor; raises `CloudError` for every API failure."""
 
-    def __init__(self, executor: Executor, on_call: OnCall) -> None:
+    def __init__(self, executor: Executor, on_call: OnCall, limiter: TokenBucket | None = None) -> None:
         self._executor = executor
         self._on_call = on_call
+        self._limiter = limiter or TokenBucket(rate=0, burst=1)
 
     async def __call__(
         self, service: str, method: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any
     ) -> T:
         loop = asyncio.get_running_loop()
+        await self._limiter.acquire()
         try:
             result = await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
         except Exception as exc:

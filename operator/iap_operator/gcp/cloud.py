@@ -20,6 +20,7 @@ from iap_operator.gcp.compute.url_map import UrlMapAdapter
 from iap_operator.gcp.config import GcpConfig
 from iap_operator.gcp.iam import IamAdapter
 from iap_operator.gcp.projects import ProjectsAdapter
+from iap_operator.gcp.ratelimit import TokenBucket
 from iap_operator.gcp.service_identity import ServiceIdentityAdapter
 
 
@@ -27,7 +28,7 @@ def build_cloud(config: GcpConfig, executor: Executor | None = None) -> Cloud:
     """The adapters for `config`. Pass `executor` to own the thread pool's lifetime (tests); otherwise a
     pool of `config.max_workers` threads lives as long as the process."""
     pool = executor or ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="gcp")
-    caller = Caller(pool, config.on_call)
+    caller = Caller(pool, config.on_call, TokenBucket(config.qps, config.burst))
     clients = Clients.build(config)
     compute = clients.compute
     timeout = config.timeout

@@ -26,6 +26,8 @@ class GcpConfig:
     anonymous: bool = False
     timeout: float = 60.0  # seconds per HTTP call
     max_workers: int = 16  # threads running the (blocking) client calls
+    qps: float = 20.0  # Google API calls per second, process-wide (<= 0: unlimited)
+    burst: int = 40
     operation_timeout: float = 900.0  # seconds a long-running operation may take before we give up
     on_call: OnCall = _ignore_call
 

@@ -22,6 +22,7 @@ class Config:
     anonymous: bool = False
     workers: int = 20
     gcp_threads: int = 16
+    gcp_qps: float = 20.0
     poll_interval: float = 15.0
     missing_retry: float = 60.0
     resync_tick: float = 30.0  # how often the timer looks for objects whose resyncPeriod is due
@@ -52,6 +53,8 @@ class Config:
             endpoints=self.endpoints,
             anonymous=self.anonymous,
             max_workers=self.gcp_threads,
+            qps=self.gcp_qps,
+            burst=max(1, int(self.gcp_qps * 2)),
             on_call=metrics.observe_gcp_call,
         )
 
@@ -80,6 +83,12 @@ def parse_args(argv: Sequence[str]) -> Config:
     )
     p.add_argument("--workers", type=int, default=int(_env("WORKERS", "20") or 20))
     p.add_argument("--gcp-threads", type=int, default=int(_env("GCP_THREADS", "16") or 16))
+    p.add_argument(
+        "--gcp-qps",
+        type=float,
+        default=float(_env("GCP_QPS", "20") or 20),
+        help="Google API calls per second across all resources (0: unlimited)",
+    )
     p.add_argument("--poll-interval", type=float, default=float(_env("POLL_INTERVAL", "15") or 15))
     p.add_argument("--missing-retry", type=float, default=float(_env("MISSING_RETRY", "60") or 60))
     p.add_argument("--resync-tick", type=float, default=float(_env("RESYNC_TICK", "30") or 30))
@@ -115,6 +124,7 @@ def parse_args(argv: Sequence[str]) -> Config:
         anonymous=a.anonymous_credentials,
         workers=a.workers,
         gcp_threads=a.gcp_threads,
+        gcp_qps=a.gcp_qps,
         poll_interval=a.poll_interval,
         missing_retry=a.missing_retry,
         resync_tick=a.resync_tick,
