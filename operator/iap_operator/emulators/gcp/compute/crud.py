@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import hashlib
 import json
 import re
@@ -61,6 +62,20 @@ SYSTEM_FIELDS = frozenset(
 # Keys whose string values are not references to other resources (for the resource-in-use check).
 NOT_REFERENCES = frozenset({"selfLink", "selfLinkWithId", "region", "zone", "users", "network", "subnetwork"})
 NAME_PATTERN = "[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?"
+
+
+def same_fingerprint(given: Any, current: Any) -> bool:
+    """Fingerprints are bytes: GCP accepts them in either base64 alphabet (gcloud sends the URL-safe one)."""
+    if not isinstance(given, str) or not isinstance(current, str):
+        return False
+    try:
+        return base64.urlsafe_b64decode(_urlsafe(given)) == base64.urlsafe_b64decode(_urlsafe(current))
+    except (ValueError, binascii.Error):
+        return False
+
+
+def _urlsafe(text: str) -> str:
+    return text.replace("+", "-").replace("/", "_")
 
 
 def label_fingerprint(labels: dict[str, str]) -> str:
@@ -323,7 +338,7 @@ class Collection:
                     reason="required",
                 )
             return
-        if given != current.get("fingerprint"):
+        if not same_fingerprint(given, current.get("fingerprint")):
             raise condition_not_met("Supplied fingerprint does not match current metadata fingerprint.")
 
     def users_of(self, scope: Scope, ref: Ref, resource: JSON) -> list[str]:
@@ -452,7 +467,7 @@ class Collection:
                     status="INVALID_ARGUMENT",
                     reason="required",
                 )
-            if given != current.get("labelFingerprint"):
+            if not same_fingerprint(given, current.get("labelFingerprint")):
                 raise condition_not_met("Labels fingerprint either invalid or resource labels have changed")
             labels = validate_labels(body.get("labels"))
             after = dict(current)
