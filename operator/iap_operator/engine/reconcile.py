@@ -14,12 +14,20 @@ from typing import Any
 from iap_operator.api import IapProtectedServiceSpec, Invoker, LoadBalancingScheme, Mode
 from iap_operator.engine import desired
 from iap_operator.engine.conditions import PERMANENT, Condition, Reason, Type
-from iap_operator.engine.errors import CloudError, Fault, SpecError
+from iap_operator.engine.errors import CloudError, SpecError
 from iap_operator.engine.graph import DependencyFailed, Graph
 from iap_operator.engine.identity import Identity
 from iap_operator.engine.outcome import Event, Memory, Outcome
 from iap_operator.engine.ports import Cloud, SecretsPort
 from iap_operator.engine.removal import delete_owned
+from iap_operator.engine.report import (
+    certificate_condition,
+    failed,
+    ok_or_failed,
+    reason_of,
+    retryable,
+    summary,
+)
 from iap_operator.engine.resources import (
     BackendService,
     CloudRunService,
@@ -126,15 +134,15 @@ class Reconciler:
         return desired.OAuthClient(client_id=client_id, client_secret=data[ref.client_secret_key])
 
     def _blocked(self, exc: SpecError | CloudError | Waiting) -> Outcome:
-        reason, message = _reason(exc)
+        reason, message = reason_of(exc)
         outcome = Outcome(conditions=[])
-        if isinstance(exc, CloudError) and _retryable(exc):
+        if isinstance(exc, CloudError) and retryable(exc):
             outcome.error = exc
         elif isinstance(exc, Waiting):
             outcome.poll_after = exc.poll_after
         else:
             outcome.stalled = reason in PERMANENT or isinstance(exc, SpecError)
-        outcome.conditions = _summary(outcome, {}, reason, message)
+        outcome.conditions = summary(outcome, {}, reason, message)
         outcome.events.append(Event(str(reason), message, warning=True))
         return outcome
 
@@ -215,7 +223,7 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
     _common_conditions(conditions, results, ctx)
     lb_error = next((results[s] for s in lb_steps if isinstance(results[s], BaseException)), None)
     if lb_error is not None:
-        conditions[Type.LOAD_BALANCER] = _failed(Type.LOAD_BALANCER, lb_error)
+        conditions[Type.LOAD_BALANCER] = failed(Type.LOAD_BALANCER, lb_error)
     elif lb.backend_service is not None:
         conditions[Type.LOAD_BALANCER] = Condition(
             Type.LOAD_BALANCER,
@@ -234,12 +242,12 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
             f"to Cloud Run service {spec.cloud_run.service!r}",
         )
     if lb.backend_service is None:
-        conditions[Type.CERTIFICATE] = _certificate(
+        conditions[Type.CERTIFICATE] = certificate_condition(
             results, cert_step, lb.domains, status.get("ipAddress", "")
         )
     bs_result = results["bs"]
     if isinstance(bs_result, BaseException):
-        conditions[Type.IAP] = _failed(Type.IAP, bs_result)
+        conditions[Type.IAP] = failed(Type.IAP, bs_result)
     else:
         bs_id, bs_key = bs_result.id, bs_result.spec.key
         status["backendService"] = {"name": bs_key.name, "id": bs_id} | (
@@ -283,7 +291,7 @@ async def _direct(ctx: Context, steps: Steps, settings: Settings) -> Outcome:
     conditions: dict[Type, Condition] = {}
     _common_conditions(conditions, results, ctx)
     conditions[Type.IAP] = (
-        _failed(Type.IAP, results["iap"])
+        failed(Type.IAP, results["iap"])
         if isinstance(results["iap"], BaseException)
         else Condition(
             Type.IAP, True, Reason.UP_TO_DATE, f"IAP enabled on Cloud Run service {ctx.service.name!r}"
@@ -319,22 +327,22 @@ def _common_steps(graph: Graph, ctx: Context, steps: Steps, *, restrict_ingress:
 def _common_conditions(conditions: dict[Type, Condition], results: Mapping[str, Any], ctx: Context) -> None:
     agent = results["agent"]
     conditions[Type.SERVICE_AGENT] = (
-        _failed(Type.SERVICE_AGENT, agent)
+        failed(Type.SERVICE_AGENT, agent)
         if isinstance(agent, BaseException)
         else Condition(Type.SERVICE_AGENT, True, Reason.UP_TO_DATE, f"IAP service agent {agent}")
     )
     if "ingress" in results:
-        conditions[Type.INGRESS] = _ok_or_failed(
+        conditions[Type.INGRESS] = ok_or_failed(
             Type.INGRESS,
             results["ingress"],
             f"ingress is {desired.INGRESS_LB}: only the load balancer reaches the service",
         )
     who = "allUsers (legacy)" if ctx.spec.invoker is Invoker.ALL_USERS else "the IAP service agent"
-    conditions[Type.INVOKER] = _ok_or_failed(
+    conditions[Type.INVOKER] = ok_or_failed(
         Type.INVOKER, results["invoker"], f"{desired.INVOKER_ROLE} granted to {who}"
     )
     members = len(ctx.spec.access.members)
-    conditions[Type.ACCESS] = _ok_or_failed(
+    conditions[Type.ACCESS] = ok_or_failed(
         Type.ACCESS, results["access"], f"{desired.ACCESSOR_ROLE} granted to {members} member(s)"
     )
 
@@ -359,7 +367,7 @@ def _finish(
         r for r in results.values() if isinstance(r, BaseException) and not isinstance(r, DependencyFailed)
     ]
     for error in errors:
-        if isinstance(error, CloudError) and _retryable(error):
+        if isinstance(error, CloudError) and retryable(error):
             outcome.error = outcome.error or error
         elif isinstance(error, Waiting):
             outcome.poll_after = min(outcome.poll_after or error.poll_after, error.poll_after)
@@ -385,51 +393,8 @@ def _finish(
             Type.WARNING, False, Reason.NO_WARNINGS, "no configuration warnings"
         )
     outcome.status = {k: v for k, v in status.items() if v is not None}
-    outcome.conditions = _summary(outcome, conditions, None, None)
+    outcome.conditions = summary(outcome, conditions, None, None)
     return outcome
-
-
-def _summary(
-    outcome: Outcome, steps: Mapping[Type, Condition], reason: Reason | None, message: str | None
-) -> list[Condition]:
-    """Ready, Protected, Reconciling and Stalled from the step conditions (or from a preflight failure)."""
-    protected_by = (Type.INGRESS, Type.INVOKER, Type.IAP)
-    relevant = [c for t, c in steps.items() if t is not Type.WARNING]
-    failing = [c for c in relevant if c.status is not True]
-    if reason is not None and message is not None:
-        ready = Condition(Type.READY, False, reason, message)
-        protected = Condition(Type.PROTECTED, False, Reason.DEPENDENCY_NOT_READY, message)
-    else:
-        if failing:
-            # Report the cause, not a step that only waits for it; when stalled, the permanent cause.
-            causes = [c for c in failing if c.reason is not Reason.DEPENDENCY_NOT_READY] or failing
-            if outcome.stalled:
-                causes = [c for c in causes if c.reason in PERMANENT] or causes
-            first = causes[0]
-            ready = Condition(Type.READY, False, first.reason, f"{first.type}: {first.message}")
-        else:
-            ready = Condition(
-                Type.READY, True, Reason.UP_TO_DATE, "the Cloud Run service is reachable only through IAP"
-            )
-        gaps = [steps[t] for t in protected_by if t in steps and steps[t].status is not True]
-        protected = (
-            Condition(Type.PROTECTED, False, gaps[0].reason, f"{gaps[0].type}: {gaps[0].message}")
-            if gaps
-            else Condition(
-                Type.PROTECTED, True, Reason.UP_TO_DATE, "ingress restricted, invoker set and IAP enabled"
-            )
-        )
-    if outcome.stalled:
-        stalled = Condition(Type.STALLED, True, ready.reason, ready.message)
-        reconciling = Condition(Type.RECONCILING, False, ready.reason, "waiting for a change to the spec")
-    else:
-        stalled = Condition(Type.STALLED, False, Reason.PROGRESSING, "no permanent failure")
-        reconciling = (
-            Condition(Type.RECONCILING, False, Reason.UP_TO_DATE, "reconciled")
-            if ready.status
-            else Condition(Type.RECONCILING, True, ready.reason, ready.message)
-        )
-    return [ready, protected, reconciling, stalled, *steps.values()]
 
 
 async def _refreshed_certificate(steps: Steps, project: str, cert: Any) -> Any:
@@ -437,59 +402,6 @@ async def _refreshed_certificate(steps: Steps, project: str, cert: Any) -> Any:
         return cert
     fresh = await steps.cloud.ssl_certificates.find(project, cert.spec.key)
     return fresh or cert
-
-
-def _certificate(results: Mapping[str, Any], step: str | None, domains: list[str], ip: str) -> Condition:
-    if step is None:
-        return Condition(Type.CERTIFICATE, True, Reason.UP_TO_DATE, "using the named existing certificates")
-    cert = results[step]
-    if isinstance(cert, BaseException):
-        return _failed(Type.CERTIFICATE, cert)
-    state = cert.outputs.get("status", "")
-    if state == "ACTIVE":
-        return Condition(
-            Type.CERTIFICATE, True, Reason.UP_TO_DATE, f"managed certificate {cert.spec.key.name!r} is ACTIVE"
-        )
-    where = f" at {ip}" if ip else ""
-    return Condition(
-        Type.CERTIFICATE,
-        False,
-        Reason.CERTIFICATE_PROVISIONING,
-        f"managed certificate {cert.spec.key.name!r} is {state or 'PROVISIONING'}: "
-        f"point DNS of {', '.join(domains)}{where}; this can take up to an hour",
-    )
-
-
-def _ok_or_failed(type_: Type, result: Any, message: str) -> Condition:
-    if isinstance(result, BaseException):
-        return _failed(type_, result)
-    return Condition(type_, True, Reason.UP_TO_DATE, message)
-
-
-def _failed(type_: Type, exc: BaseException) -> Condition:
-    reason, message = _reason(exc)
-    return Condition(type_, False, reason, message)
-
-
-def _reason(exc: BaseException) -> tuple[Reason, str]:
-    if isinstance(exc, DependencyFailed):
-        return Reason.DEPENDENCY_NOT_READY, f"waiting for step {exc.dependency!r}"
-    if isinstance(exc, (SpecError, Waiting)):
-        return Reason(exc.reason), exc.message
-    if isinstance(exc, CloudError):
-        by_fault = {
-            Fault.NOT_FOUND: Reason.NOT_FOUND,
-            Fault.PERMISSION_DENIED: Reason.PERMISSION_DENIED,
-            Fault.INVALID: Reason.INVALID_SPEC,
-        }
-        return by_fault.get(exc.fault, Reason.API_ERROR), exc.message
-    return Reason.API_ERROR, f"{type(exc).__name__}: {exc}"
-
-
-def _retryable(exc: CloudError) -> bool:
-    """Retry with backoff unless the error is permanent: a NotFound or FailedPrecondition is neither,
-    and without an error, a poll or a stall nothing would look at the resource again before resync."""
-    return exc.transient or _reason(exc)[0] not in PERMANENT
 
 
 def _bind(fn: Any, value: Any) -> Any:
