@@ -105,13 +105,21 @@ class Lease:
         self._lease = await self.client.request("PUT", self._path, lease)
 
     async def release(self) -> None:
+        """Hand the Lease back if we still hold it (read afresh: a renewal may have been cut short)."""
         if self._lease is None:
             return
-        lease = dict(self._lease)
-        lease["spec"] = {**(lease.get("spec") or {}), "holderIdentity": None, "leaseDurationSeconds": 1}
-        with contextlib.suppress(KubeError):
-            await self.client.request("PUT", self._path, lease)
         self._lease = None
+        for _ in range(3):
+            current = await self.client.request("GET", self._path)
+            if current is None or (current.get("spec") or {}).get("holderIdentity") != self.config.identity:
+                return  # gone, or someone else's now
+            current["spec"] = {**current["spec"], "holderIdentity": None, "leaseDurationSeconds": 1}
+            try:
+                await self.client.request("PUT", self._path, current)
+                return
+            except KubeError as exc:
+                if exc.status != 409:
+                    return
 
     async def keep(self) -> None:
         deadline = asyncio.get_running_loop().time() + self.config.duration
