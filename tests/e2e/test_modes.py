@@ -98,3 +98,16 @@ async def test_all_users_invoker_works_with_a_warning(
         invokers = members(w.policy(RUN_PATH), "roles/run.invoker")
         assert "allUsers" not in invokers
         assert FOREIGN in invokers
+
+
+async def test_http2_end_to_end_is_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with world(tmp_path, monkeypatch) as w:
+        service = w.gcp.state()[RUN_PATH]
+        template = service["template"]
+        template["containers"][0]["ports"] = [{"name": "h2c", "containerPort": 8080}]
+        w.gcp.mutate(RUN_PATH, {"template": template})
+        await w.create(protected())
+        obj = await w.wait_ready()
+        assert condition(obj, "ConfigurationWarning") == "True"
+        assert condition(obj, "ConfigurationWarning", "reason") == "Http2EndToEnd"
+        assert "redirect loop" in str(condition(obj, "ConfigurationWarning", "message"))

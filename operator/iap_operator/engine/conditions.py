@@ -41,6 +41,7 @@ class Reason(enum.StrEnum):
     ABANDONING = "Abandoning"
     ALL_USERS_INVOKER = "AllUsersInvoker"
     ENVOY_SCHEME = "ExternalManagedScheme"
+    HTTP2_END_TO_END = "Http2EndToEnd"
     NO_WARNINGS = "NoWarnings"
 
 

@@ -259,6 +259,12 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
         conditions[Type.IAP] = Condition(
             Type.IAP, True, Reason.UP_TO_DATE, f"IAP enabled on backend service {bs_key.name!r} with {client}"
         )
+    if ctx.service.port_name == "h2c":
+        steps.warn(
+            Reason.HTTP2_END_TO_END,
+            f"Cloud Run service {ctx.service.name!r} serves HTTP/2 end to end (container port h2c): behind "
+            "the load balancer IAP can answer with a redirect loop (Google's known limitation); use http1",
+        )
     if (
         spec.load_balancer
         and spec.load_balancer.load_balancing_scheme == LoadBalancingScheme.EXTERNAL_MANAGED

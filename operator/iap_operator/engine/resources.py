@@ -171,6 +171,7 @@ class CloudRunService:
     iap_enabled: bool
     uri: str = ""
     etag: str = ""
+    port_name: str = ""  # "h2c": HTTP/2 end to end
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ class CloudRunAdapter:
             iap_enabled=bool(service.iap_enabled),
             uri=service.uri,
             etag=service.etag,
+            port_name=_port_name(service),
         )
 
     async def update(
@@ -102,3 +103,11 @@ class CloudRunAdapter:
         )
         if done.HasField("error"):
             raise operation_error(done.error.code, done.error.message, done.name)
+
+
+def _port_name(service: run_v2.Service) -> str:
+    """The serving container's port name: `h2c` means HTTP/2 end to end, `http1` (or none) HTTP/1."""
+    for container in service.template.containers:
+        for port in container.ports:
+            return str(port.name)
+    return ""
