@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import tempfile
@@ -17,8 +16,8 @@ from iap_operator.emulators.gcp.operations import LatencyProfile
 from iap_operator.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
 from iap_operator.emulators.kube.server import serve_kube_emulator
 from iap_operator.resources import crd_path
+from iap_operator.sandbox import operator_thread
 from iap_operator.wiring.config import Config
-from iap_operator.wiring.main import operate
 
 GROUP, VERSION, PLURAL = "iap-operator.dev", "v1alpha1", "iapprotectedservices"
 PROJECT, NUMBER, REGION = "demo-project", "123456789012", "us-central1"
@@ -104,16 +103,5 @@ async def running(
                 resync_tick=knobs.resync_tick,
                 resync_override=knobs.resync_override,
             )
-            stop, ready = asyncio.Event(), asyncio.Event()
-            task = asyncio.create_task(operate(config, stop_flag=stop, ready_flag=ready))
-            waiter = asyncio.ensure_future(ready.wait())
-            await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
-            if task.done():
-                waiter.cancel()
-                raise RuntimeError(f"the operator did not start: {task}")
-            try:
+            async with operator_thread(config):  # its own thread and loop, as in its own process
                 yield Running(gcp, kube.url, session, config)
-            finally:
-                stop.set()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait_for(task, timeout=30)
