@@ -453,6 +453,7 @@ class FakeServiceIdentities:
     def __init__(self, world: FakeGcp) -> None:
         self.world = world
         self.created: set[tuple[str, str]] = set()
+        self.answer: str | None = None  # set to make the API answer with another email
 
     async def ensure_service_identity(self, project_number: str, service: str) -> str:
         await self.world.recorder.call(
@@ -460,7 +461,7 @@ class FakeServiceIdentities:
         )
         assert service == IAP_SERVICE, f"the fake only knows the IAP service agent, not {service}"
         self.created.add((project_number, service))
-        return f"service-{project_number}@gcp-sa-iap.iam.gserviceaccount.com"
+        return self.answer or f"service-{project_number}@gcp-sa-iap.iam.gserviceaccount.com"
 
 
 class FakeSecrets:

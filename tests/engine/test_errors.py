@@ -106,3 +106,16 @@ async def test_an_error_neither_transient_nor_permanent_is_retried(
     assert not outcome.stalled
     assert outcome.error is not None
     assert outcome.error.fault is fault
+
+
+async def test_an_unexpected_service_agent_is_never_granted_anything(gcp: FakeGcp, harness: Harness) -> None:
+    gcp.identities.answer = "attacker@evil.example.iam.gserviceaccount.com"
+
+    outcome = await harness.reconcile(spec())
+
+    state = reasons(outcome)
+    assert state["ServiceAgentReady"] == (False, Reason.INVALID_SPEC)
+    assert state["InvokerGranted"] == (False, Reason.DEPENDENCY_NOT_READY)
+    assert not [c for c in gcp.writes() if c.port == "iam" and "/locations/" in str(c.subject)]
+    members = {m for p in gcp.iam.policies.values() for b in p.bindings for m in b.members}
+    assert not [m for m in members if "attacker" in m]

@@ -149,6 +149,8 @@ class Steps:
         if known == expected:
             return known  # created before; generating it again would be a needless write
         email = await self.cloud.identities.ensure_service_identity(number, IAP_SERVICE)
+        if email != expected:  # never grant roles to an identity we did not expect
+            raise CloudError(Fault.INVALID, f"the IAP service agent came back as {email!r}, not {expected!r}")
         self.events.append(Event("ServiceAgentReady", f"IAP service agent {email} is ready"))
         return email
 
