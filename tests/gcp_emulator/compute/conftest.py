@@ -1,38 +1,28 @@
-"""Compute tests: the emulator in a thread, driven by google-cloud-compute's REST clients over real HTTP.
-
-Every response a test provokes must match the compute discovery document (the `conformance` fixture).
-"""
+"""Compute tests: the emulator in a thread, driven by google-cloud-compute's REST clients over real HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from google.api_core import exceptions
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
+from tests.gcp_emulator.demo_project import NUMBER, PROJECT, REGION, SELF, demo_project
+from tests.gcp_emulator.google_clients import rest_client
 
-from iap_operator.emulators.gcp.conformance import ResponseRecorder
 from iap_operator.emulators.gcp.testing import GcpEmulatorThread
 
-PROJECT = "demo-project"
-NUMBER = "123456789012"
-REGION = "us-central1"
-SELF = "https://www.googleapis.com/compute/v1/projects/demo-project"
+__all__ = ["NUMBER", "PROJECT", "REGION", "SEED", "SELF", "Compute", "reason_of"]
 
 SEED: dict[str, Any] = {
     "projects": [
-        {
-            "projectId": PROJECT,
-            "projectNumber": NUMBER,
-            "cloudRunServices": [
+        demo_project(
+            cloudRunServices=[
                 {"name": "hello", "region": REGION},
                 {"name": "direct", "region": REGION, "iapEnabled": True},
-            ],
-        },
+            ]
+        ),
         {"projectId": "other-project", "projectNumber": "210987654321"},
     ]
 }
@@ -153,52 +143,23 @@ def reason_of(error: exceptions.GoogleAPICallError) -> str:
     return str(error.errors[0]["reason"])
 
 
-@pytest.fixture(autouse=True)
-def conformance() -> Iterator[ResponseRecorder]:
-    """Every response of the test must match the compute discovery document."""
-    with ResponseRecorder() as recorder:
-        yield recorder
-    problems = recorder.violations()
-    assert not problems, "\n".join(map(str, problems))
-
-
 @pytest.fixture
-def latency() -> dict[tuple[str, str, str], float]:
-    return {}
-
-
-@pytest.fixture
-def settings() -> dict[str, Any]:
-    return {}
-
-
-@pytest.fixture
-def emulator(
-    latency: dict[tuple[str, str, str], float], settings: dict[str, Any]
-) -> Iterator[GcpEmulatorThread]:
-    with GcpEmulatorThread(seed=SEED, latency=latency, settings=settings) as emu:
-        yield emu
-
-
-def _client(cls: Any, url: str) -> Any:
-    return cls(
-        client_options=ClientOptions(api_endpoint=url), credentials=AnonymousCredentials(), transport="rest"
-    )
+def seed() -> dict[str, Any]:
+    return SEED
 
 
 @pytest.fixture
 def compute(emulator: GcpEmulatorThread) -> Compute:
-    url = emulator.url
     return Compute(
-        backend_services=_client(compute_v1.BackendServicesClient, url),
-        region_backend_services=_client(compute_v1.RegionBackendServicesClient, url),
-        negs=_client(compute_v1.RegionNetworkEndpointGroupsClient, url),
-        url_maps=_client(compute_v1.UrlMapsClient, url),
-        https_proxies=_client(compute_v1.TargetHttpsProxiesClient, url),
-        http_proxies=_client(compute_v1.TargetHttpProxiesClient, url),
-        certificates=_client(compute_v1.SslCertificatesClient, url),
-        addresses=_client(compute_v1.GlobalAddressesClient, url),
-        forwarding_rules=_client(compute_v1.GlobalForwardingRulesClient, url),
-        global_operations=_client(compute_v1.GlobalOperationsClient, url),
-        region_operations=_client(compute_v1.RegionOperationsClient, url),
+        backend_services=rest_client(compute_v1.BackendServicesClient, emulator),
+        region_backend_services=rest_client(compute_v1.RegionBackendServicesClient, emulator),
+        negs=rest_client(compute_v1.RegionNetworkEndpointGroupsClient, emulator),
+        url_maps=rest_client(compute_v1.UrlMapsClient, emulator),
+        https_proxies=rest_client(compute_v1.TargetHttpsProxiesClient, emulator),
+        http_proxies=rest_client(compute_v1.TargetHttpProxiesClient, emulator),
+        certificates=rest_client(compute_v1.SslCertificatesClient, emulator),
+        addresses=rest_client(compute_v1.GlobalAddressesClient, emulator),
+        forwarding_rules=rest_client(compute_v1.GlobalForwardingRulesClient, emulator),
+        global_operations=rest_client(compute_v1.GlobalOperationsClient, emulator),
+        region_operations=rest_client(compute_v1.RegionOperationsClient, emulator),
     )
