@@ -2,64 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1, iap_v1
+from tests.gcp_emulator.demo_project import NUMBER, PROJECT, REGION, SELF, demo_project
+from tests.gcp_emulator.google_clients import rest_client
 
-from iap_operator.emulators.gcp.conformance import ResponseRecorder
 from iap_operator.emulators.gcp.testing import GcpEmulatorThread
 
-PROJECT = "demo-project"
-NUMBER = "123456789012"
-REGION = "us-central1"
-SELF = f"https://www.googleapis.com/compute/v1/projects/{PROJECT}"
+__all__ = ["NUMBER", "REGION", "WEB"]
+
 WEB = f"projects/{NUMBER}/iap_web"
-
-SEED: dict[str, Any] = {
-    "projects": [
-        {
-            "projectId": PROJECT,
-            "projectNumber": NUMBER,
-            "cloudRunServices": [{"name": "hello", "region": REGION}],
-        }
-    ]
-}
-
-
-@pytest.fixture(autouse=True)
-def conformance() -> Iterator[ResponseRecorder]:
-    with ResponseRecorder() as recorder:
-        yield recorder
-    problems = recorder.violations()
-    assert not problems, "\n".join(map(str, problems))
 
 
 @pytest.fixture
-def emulator() -> Iterator[GcpEmulatorThread]:
-    with GcpEmulatorThread(seed=SEED) as emu:
-        yield emu
-
-
-def _options(emulator: GcpEmulatorThread) -> dict[str, Any]:
-    return {"client_options": ClientOptions(api_endpoint=emulator.url), "credentials": AnonymousCredentials()}
+def seed() -> dict[str, Any]:
+    return {"projects": [demo_project(cloudRunServices=[{"name": "hello", "region": REGION}])]}
 
 
 @pytest.fixture
 def iap(emulator: GcpEmulatorThread) -> iap_v1.IdentityAwareProxyAdminServiceClient:
-    return iap_v1.IdentityAwareProxyAdminServiceClient(transport="rest", **_options(emulator))
+    return rest_client(iap_v1.IdentityAwareProxyAdminServiceClient, emulator)
 
 
 @pytest.fixture
 def backends(emulator: GcpEmulatorThread) -> dict[str, str]:
     """A serverless NEG for `hello`, a global and a regional backend service on it: name -> numeric id."""
-    options = _options(emulator)
-    negs = compute_v1.RegionNetworkEndpointGroupsClient(transport="rest", **options)
-    global_bs = compute_v1.BackendServicesClient(transport="rest", **options)
-    regional_bs = compute_v1.RegionBackendServicesClient(transport="rest", **options)
+    negs = rest_client(compute_v1.RegionNetworkEndpointGroupsClient, emulator)
+    global_bs = rest_client(compute_v1.BackendServicesClient, emulator)
+    regional_bs = rest_client(compute_v1.RegionBackendServicesClient, emulator)
     neg = compute_v1.NetworkEndpointGroup(
         name="neg-hello",
         network_endpoint_type="SERVERLESS",

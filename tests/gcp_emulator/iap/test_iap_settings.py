@@ -7,11 +7,10 @@ from typing import Any
 
 import pytest
 from google.api_core import exceptions
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import iap_v1
 from google.protobuf import field_mask_pb2
-from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
+from tests.gcp_emulator.google_clients import discovery_client
 
 from iap_operator.emulators.gcp.testing import GcpEmulatorThread
 
@@ -77,13 +76,7 @@ def test_settings_of_missing_service_are_not_found(iap: Client) -> None:
 
 @pytest.fixture
 def iap_discovery(emulator: GcpEmulatorThread) -> Iterator[Any]:
-    with build(
-        "iap",
-        "v1",
-        credentials=AnonymousCredentials(),
-        client_options={"api_endpoint": emulator.url},
-        static_discovery=True,
-    ) as client:
+    with discovery_client(emulator, "iap", "v1") as client:
         yield client
 
 
