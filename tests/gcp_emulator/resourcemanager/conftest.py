@@ -6,63 +6,34 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import resourcemanager_v3
-from googleapiclient.discovery import build
+from tests.gcp_emulator.demo_project import demo_project
+from tests.gcp_emulator.google_clients import discovery_client, rest_client
 
-from iap_operator.emulators.gcp.conformance import ResponseRecorder
 from iap_operator.emulators.gcp.testing import GcpEmulatorThread
-
-SEED: dict[str, Any] = {
-    "projects": [
-        {
-            "projectId": "demo-project",
-            "projectNumber": "123456789012",
-            "displayName": "Demo",
-            "parent": "organizations/555",
-            "labels": {"env": "test"},
-        },
-        {
-            "projectId": "narrow-project",
-            "projectNumber": "222222222222",
-            "permissions": ["resourcemanager.projects.get", "run.services.get"],
-        },
-        {"projectId": "hidden-project", "projectNumber": "333333333333", "permissions": []},
-    ]
-}
-
-
-@pytest.fixture(autouse=True)
-def conformance() -> Iterator[ResponseRecorder]:
-    with ResponseRecorder() as recorder:
-        yield recorder
-    problems = recorder.violations()
-    assert not problems, "\n".join(map(str, problems))
 
 
 @pytest.fixture
-def emulator() -> Iterator[GcpEmulatorThread]:
-    with GcpEmulatorThread(seed=SEED) as emu:
-        yield emu
+def seed() -> dict[str, Any]:
+    return {
+        "projects": [
+            demo_project(displayName="Demo", parent="organizations/555", labels={"env": "test"}),
+            {
+                "projectId": "narrow-project",
+                "projectNumber": "222222222222",
+                "permissions": ["resourcemanager.projects.get", "run.services.get"],
+            },
+            {"projectId": "hidden-project", "projectNumber": "333333333333", "permissions": []},
+        ]
+    }
 
 
 @pytest.fixture
 def projects(emulator: GcpEmulatorThread) -> resourcemanager_v3.ProjectsClient:
-    return resourcemanager_v3.ProjectsClient(
-        transport="rest",
-        client_options=ClientOptions(api_endpoint=emulator.url),
-        credentials=AnonymousCredentials(),
-    )
+    return rest_client(resourcemanager_v3.ProjectsClient, emulator)
 
 
 @pytest.fixture
 def projects_v1(emulator: GcpEmulatorThread) -> Iterator[Any]:
-    with build(
-        "cloudresourcemanager",
-        "v1",
-        credentials=AnonymousCredentials(),
-        client_options={"api_endpoint": emulator.url},
-        static_discovery=True,
-    ) as client:
+    with discovery_client(emulator, "cloudresourcemanager", "v1") as client:
         yield client.projects()

@@ -7,11 +7,10 @@ from typing import Any
 
 import pytest
 from google.api_core import exceptions
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import run_v2
 from google.iam.v1 import policy_pb2
-from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
+from tests.gcp_emulator.google_clients import discovery_client
 
 from iap_operator.emulators.gcp.testing import GcpEmulatorThread
 
@@ -20,13 +19,7 @@ from .conftest import HELLO, HELLO_PATH, REGION
 
 @pytest.fixture
 def run_v1(emulator: GcpEmulatorThread) -> Iterator[Any]:
-    with build(
-        "run",
-        "v1",
-        credentials=AnonymousCredentials(),
-        client_options={"api_endpoint": emulator.url},
-        static_discovery=True,
-    ) as client:
+    with discovery_client(emulator, "run", "v1") as client:
         yield client.projects().locations().services()
 
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import pytest
 from google.api_core import exceptions
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1, run_v2
 from google.protobuf import field_mask_pb2
+from tests.gcp_emulator.demo_project import SELF
+from tests.gcp_emulator.google_clients import rest_client
 
 from iap_operator.emulators.gcp.testing import GcpEmulatorThread
 
 from .conftest import HELLO, PROJECT, REGION
-
-SELF = f"https://www.googleapis.com/compute/v1/projects/{PROJECT}"
 
 
 def enable_iap(services: run_v2.ServicesClient) -> run_v2.Service:
@@ -27,12 +25,8 @@ def enable_iap(services: run_v2.ServicesClient) -> run_v2.Service:
 
 
 def make_backend(emulator: GcpEmulatorThread, iap: bool) -> None:
-    options = {
-        "client_options": ClientOptions(api_endpoint=emulator.url),
-        "credentials": AnonymousCredentials(),
-    }
-    negs = compute_v1.RegionNetworkEndpointGroupsClient(transport="rest", **options)
-    backends = compute_v1.BackendServicesClient(transport="rest", **options)
+    negs = rest_client(compute_v1.RegionNetworkEndpointGroupsClient, emulator)
+    backends = rest_client(compute_v1.BackendServicesClient, emulator)
     neg = compute_v1.NetworkEndpointGroup(
         name="neg-hello",
         network_endpoint_type="SERVERLESS",
