@@ -26,23 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.gcp_emulator.demo_project import NUMBER, PROJECT, REGION, demo_project
 
-from iap_operator.emulators.gcp.conformance import ResponseRecorder
 from iap_operator.emulators.gcp.testing import GcpEmulatorThread
 
+__all__ = ["NUMBER", "PROJECT", "Gcloud"]
+
 GCLOUD = shutil.which("gcloud")
-PROJECT = "demo-project"
-NUMBER = "123456789012"
-REGION = "us-central1"
-SEED: dict[str, Any] = {
-    "projects": [
-        {
-            "projectId": PROJECT,
-            "projectNumber": NUMBER,
-            "cloudRunServices": [{"name": "hello", "region": REGION}],
-        }
-    ]
-}
+SEED: dict[str, Any] = {"projects": [demo_project(cloudRunServices=[{"name": "hello", "region": REGION}])]}
 
 
 @dataclass
@@ -113,11 +104,3 @@ def gcloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gcloud]:
         }
         _post(f"{compute}/global/backendServices", backend)
         yield cli
-
-
-@pytest.fixture(autouse=True)
-def conformance() -> Iterator[ResponseRecorder]:
-    with ResponseRecorder() as recorder:
-        yield recorder
-    problems = recorder.violations()
-    assert not problems, "\n".join(map(str, problems))
