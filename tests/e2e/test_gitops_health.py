@@ -90,3 +90,19 @@ async def test_a_missing_service_is_reported_not_hidden(
         assert kstatus_violations(obj) == []
         assert kstatus(obj)[0] == "InProgress"  # retried: the service may be deployed later
         assert argocd_health(obj)[0] == "Degraded"  # but a person should look at it
+
+
+async def test_protected_is_published_before_the_pass_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with world(tmp_path, monkeypatch) as w, versions(w) as seen:
+        # The last links of the chain take a while: Protected must not wait for them.
+        w.gcp.world.latency.table[("compute", "targetHttpsProxies", "insert")] = 1.0
+        w.gcp.world.latency.table[("compute", "globalForwardingRules", "insert")] = 1.0
+        await w.create(protected())
+        await w.wait_ready()
+    early = [o for o in seen if condition(o, "Protected") == "True" and not o["status"].get("lastSyncTime")]
+    assert early, "Protected=True was published mid-pass, before the pass's own status write"
+    assert condition(early[0], "Ready") == "False"
+    assert kstatus_violations(early[0]) == []
+    assert argocd_health(early[0])[0] == "Progressing"

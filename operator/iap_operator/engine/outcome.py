@@ -16,6 +16,7 @@ class Memory:
 
     generation: int | None = None
     ready: bool = False
+    protected: bool = False
     service_agent: str | None = None
     granted_invoker: frozenset[str] = frozenset()
     granted_access: frozenset[str] = frozenset()
@@ -27,12 +28,11 @@ class Memory:
         status = status or {}
         grants = status.get("grants") or {}
         cond = grants.get("accessCondition")
-        ready = any(
-            c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
-        )
+        true = {c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"}
         return cls(
             generation=status.get("observedGeneration"),
-            ready=ready,
+            ready="Ready" in true,
+            protected="Protected" in true,
             service_agent=status.get("serviceAgent"),
             granted_invoker=frozenset(grants.get("invoker") or ()),
             granted_access=frozenset(grants.get("access") or ()),

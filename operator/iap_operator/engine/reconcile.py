@@ -6,8 +6,10 @@ Secret is missing or not allowed. Then independent steps run concurrently (see `
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,7 @@ from iap_operator.engine.outcome import Event, Memory, Outcome
 from iap_operator.engine.ports import Cloud, SecretsPort
 from iap_operator.engine.removal import delete_owned
 from iap_operator.engine.report import (
+    PROTECTED_MESSAGE,
     certificate_condition,
     failed,
     ok_or_failed,
@@ -40,6 +43,7 @@ from iap_operator.engine.resources import (
 from iap_operator.engine.settings import Settings
 from iap_operator.engine.steps import Steps, Waiting
 
+Progress = Callable[[list[Condition]], Awaitable[None]]
 _OAUTH_CLIENT_ID = re.compile(r"[0-9]{1,30}(-[a-z0-9]{1,64})?\.apps\.googleusercontent\.com")
 
 
@@ -55,6 +59,7 @@ class Context:
     service: CloudRunService
     oauth: desired.OAuthClient | None
     drift: bool  # the spec was already reconciled: any change now repairs drift
+    progress: Progress | None = None
 
 
 class Reconciler:
@@ -64,13 +69,20 @@ class Reconciler:
         self.settings = settings
 
     async def reconcile(
-        self, identity: Identity, spec: IapProtectedServiceSpec, status: Mapping[str, Any] | None
+        self,
+        identity: Identity,
+        spec: IapProtectedServiceSpec,
+        status: Mapping[str, Any] | None,
+        progress: Progress | None = None,
     ) -> Outcome:
+        """One pass. `progress` hears about Protected as soon as it holds, before the pass ends."""
         memory = Memory.from_status(status)
         try:
             ctx = await self.preflight(identity, spec, memory)
         except (SpecError, CloudError, Waiting) as exc:
             return self._blocked(exc)
+        if not (memory.protected and memory.generation == identity.generation):
+            ctx = dataclasses.replace(ctx, progress=progress)
         steps = Steps(self.cloud, self.settings, ctx.identity, ctx.project, drift=ctx.drift)
         if spec.mode is Mode.DIRECT:
             return await _direct(ctx, steps, self.settings)
@@ -200,6 +212,7 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
         await steps.grant_access(target, ctx)
 
     graph.add("access", access, "bs")
+    _announce_protected(graph, ctx, "ingress", "invoker", "bs")
     results = await graph.run()
     if cert_step is not None:  # read early, it may have turned ACTIVE while the chain was built
         results[cert_step] = await _refreshed_certificate(steps, ctx.project, results[cert_step])
@@ -293,6 +306,7 @@ async def _direct(ctx: Context, steps: Steps, settings: Settings) -> Outcome:
 
     graph.add("iap", enable)
     graph.add("access", access)
+    _announce_protected(graph, ctx, "invoker", "iap")
     results = await graph.run()
     conditions: dict[Type, Condition] = {}
     _common_conditions(conditions, results, ctx)
@@ -328,6 +342,20 @@ def _common_steps(graph: Graph, ctx: Context, steps: Steps, *, restrict_ingress:
             await steps.restrict_ingress(ctx.service)
 
         graph.add("ingress", ingress)
+
+
+def _announce_protected(graph: Graph, ctx: Context, *deps: str) -> None:
+    """Publish Protected=True the moment its steps are done (the rest of the pass may take minutes)."""
+    progress = ctx.progress
+    if progress is None:
+        return
+
+    async def announce(_: Mapping[str, Any]) -> None:
+        protected = Condition(Type.PROTECTED, True, Reason.UP_TO_DATE, PROTECTED_MESSAGE)
+        with contextlib.suppress(Exception):  # best effort: the pass's own status write follows anyway
+            await progress([protected])
+
+    graph.add("protected", announce, *deps)
 
 
 def _common_conditions(conditions: dict[Type, Condition], results: Mapping[str, Any], ctx: Context) -> None:

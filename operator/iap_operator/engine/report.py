@@ -11,6 +11,8 @@ from iap_operator.engine.graph import DependencyFailed
 from iap_operator.engine.outcome import Outcome
 from iap_operator.engine.steps import Waiting
 
+PROTECTED_MESSAGE = "ingress restricted, invoker set and IAP enabled"
+
 
 def summary(
     outcome: Outcome, steps: Mapping[Type, Condition], reason: Reason | None, message: str | None
@@ -38,9 +40,7 @@ def summary(
         protected = (
             Condition(Type.PROTECTED, False, gaps[0].reason, f"{gaps[0].type}: {gaps[0].message}")
             if gaps
-            else Condition(
-                Type.PROTECTED, True, Reason.UP_TO_DATE, "ingress restricted, invoker set and IAP enabled"
-            )
+            else Condition(Type.PROTECTED, True, Reason.UP_TO_DATE, PROTECTED_MESSAGE)
         )
     if outcome.stalled:
         stalled = Condition(Type.STALLED, True, ready.reason, ready.message)

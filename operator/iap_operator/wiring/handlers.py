@@ -120,8 +120,17 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
             write_status(patch, body, outcome, identity.generation)
             return outcome
         started = time.monotonic()
+
+        async def publish(conditions: list[Condition]) -> None:
+            """Say what already holds (Protected) before the pass ends; kopf's patch follows at the end."""
+            previous = list(body.status.get("conditions") or [])
+            fresh = {c["type"]: c for c in render(conditions, previous, identity.generation, now())}
+            merged = [fresh.pop(str(c.get("type")), c) for c in previous] + list(fresh.values())
+            path = f"/apis/{GROUP}/{VERSION}/namespaces/{identity.namespace}/{PLURAL}/{identity.name}"
+            await app.kube.patch_status(path, {"conditions": merged})
+
         async with app.lock(identity.uid):
-            outcome = await app.reconciler.reconcile(identity, spec, body.status)
+            outcome = await app.reconciler.reconcile(identity, spec, body.status, publish)
         write_status(patch, body, outcome, identity.generation)
         post_events(body, outcome.events)
         result = (

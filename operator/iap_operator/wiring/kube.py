@@ -7,6 +7,7 @@ leader election logs in the same way before kopf starts).
 from __future__ import annotations
 
 import base64
+import json
 import ssl
 import tempfile
 from collections.abc import Mapping
@@ -65,14 +66,17 @@ class KubeClient:
         info = self._info
         if info is None:
             raise RuntimeError("not logged in to Kubernetes yet")
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        if method == "PATCH":
+            headers["Content-Type"] = "application/merge-patch+json"
         if info.token:
             headers["Authorization"] = f"{info.scheme or 'Bearer'} {info.token}"
         auth = aiohttp.BasicAuth(info.username, info.password or "") if info.username else None
         url = info.server.rstrip("/") + path
+        payload = None if body is None else json.dumps(body)
         async with (
             aiohttp.ClientSession(headers=headers, auth=auth) as session,
-            session.request(method, url, json=body, ssl=_ssl(info)) as resp,
+            session.request(method, url, data=payload, ssl=_ssl(info)) as resp,
         ):
             if resp.status == 404:
                 return None
@@ -81,6 +85,10 @@ class KubeClient:
                 message = data.get("message") if isinstance(data, dict) else str(data)
                 raise KubeError(resp.status, str(message))
             return dict(data)
+
+    async def patch_status(self, path: str, status: Mapping[str, Any]) -> None:
+        """Merge-patch the status subresource of the object at `path` (an API path without /status)."""
+        await self.request("PATCH", f"{path}/status", {"status": status})
 
     async def read(self, namespace: str, name: str) -> Mapping[str, str] | None:
         secret = await self.request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
