@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from tests.demo_project import PROJECT, REGION, demo_project
 
 from iap_operator.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
 from iap_operator.engine.identity import Identity
@@ -30,19 +31,10 @@ from iap_operator.engine.resources import (
 from iap_operator.gcp.cloud import build_cloud
 from iap_operator.gcp.config import SERVICES, GcpConfig
 
-PROJECT = "demo-project"
-NUMBER = "123456789012"
-REGION = "us-central1"
 RUN_SERVICE = "hello"
 
 SEED: dict[str, Any] = {
-    "projects": [
-        {
-            "projectId": PROJECT,
-            "projectNumber": NUMBER,
-            "cloudRunServices": [{"name": RUN_SERVICE, "region": REGION}],
-        }
-    ]
+    "projects": [demo_project(cloudRunServices=[{"name": RUN_SERVICE, "region": REGION}])]
 }
 
 OWNER = Identity(namespace="team-a", name="hello", uid="0b8c1f7e-5b1d-4c1e-9a53-5d1a8c0f2a11")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tests.demo_project import NUMBER
 
 from iap_operator.emulators.gcp.testing import EmulatorHandle
 from iap_operator.engine import iam
@@ -10,7 +11,7 @@ from iap_operator.engine.errors import CloudError, Fault
 from iap_operator.engine.ports import Cloud
 from iap_operator.engine.resources import Binding, IamTarget, IamTargetKind, Policy
 
-from .conftest import NUMBER, PROJECT, REGION, RUN_SERVICE, chain, requests_to
+from .conftest import PROJECT, REGION, RUN_SERVICE, chain, requests_to
 from .test_compute_lifecycle import create_up_to
 
 INVOKER = "roles/run.invoker"

@@ -5,12 +5,13 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from tests.demo_project import NUMBER
 
 from iap_operator.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
 from iap_operator.engine.errors import CloudError, Fault
 from iap_operator.engine.ports import Cloud
 
-from .conftest import NUMBER, PROJECT, SEED, CallLog, make_cloud, requests_to
+from .conftest import PROJECT, SEED, CallLog, make_cloud, requests_to
 
 IAP_AGENT = f"service-{NUMBER}@gcp-sa-iap.iam.gserviceaccount.com"
 

@@ -8,12 +8,10 @@ from typing import Any
 import pytest
 from google.api_core import exceptions
 from google.cloud import compute_v1
-from tests.gcp_emulator.demo_project import NUMBER, PROJECT, REGION, SELF, demo_project
+from tests.demo_project import PROJECT, REGION, SELF, demo_project
 from tests.gcp_emulator.google_clients import rest_client
 
 from iap_operator.emulators.gcp.testing import GcpEmulatorThread
-
-__all__ = ["NUMBER", "PROJECT", "REGION", "SEED", "SELF", "Compute", "reason_of"]
 
 SEED: dict[str, Any] = {
     "projects": [

@@ -6,10 +6,11 @@ import pytest
 import requests
 from google.api_core import exceptions
 from google.cloud import compute_v1
+from tests.demo_project import NUMBER
 
 from iap_operator.emulators.gcp.testing import GcpEmulatorThread
 
-from .conftest import NUMBER, PROJECT, SELF, Compute, reason_of
+from .conftest import PROJECT, SELF, Compute, reason_of
 
 
 def _names(compute: Compute, expression: str) -> list[str]:

@@ -26,11 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.gcp_emulator.demo_project import NUMBER, PROJECT, REGION, demo_project
+from tests.demo_project import PROJECT, REGION, demo_project
 
 from iap_operator.emulators.gcp.testing import GcpEmulatorThread
-
-__all__ = ["NUMBER", "PROJECT", "Gcloud"]
 
 GCLOUD = shutil.which("gcloud")
 SEED: dict[str, Any] = {"projects": [demo_project(cloudRunServices=[{"name": "hello", "region": REGION}])]}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from tests.demo_project import NUMBER
 
-from .conftest import NUMBER, PROJECT, Gcloud
+from .conftest import PROJECT, Gcloud
 
 pytestmark = pytest.mark.gcloud
 

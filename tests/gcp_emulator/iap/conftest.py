@@ -6,12 +6,10 @@ from typing import Any
 
 import pytest
 from google.cloud import compute_v1, iap_v1
-from tests.gcp_emulator.demo_project import NUMBER, PROJECT, REGION, SELF, demo_project
+from tests.demo_project import NUMBER, PROJECT, REGION, SELF, demo_project
 from tests.gcp_emulator.google_clients import rest_client
 
 from iap_operator.emulators.gcp.testing import GcpEmulatorThread
-
-__all__ = ["NUMBER", "REGION", "WEB"]
 
 WEB = f"projects/{NUMBER}/iap_web"
 

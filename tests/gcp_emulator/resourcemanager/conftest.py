@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from google.cloud import resourcemanager_v3
-from tests.gcp_emulator.demo_project import demo_project
+from tests.demo_project import demo_project
 from tests.gcp_emulator.google_clients import discovery_client, rest_client
 
 from iap_operator.emulators.gcp.testing import GcpEmulatorThread

@@ -6,12 +6,10 @@ from typing import Any
 
 import pytest
 from google.cloud import run_v2
-from tests.gcp_emulator.demo_project import NUMBER, PROJECT, REGION, demo_project
+from tests.demo_project import PROJECT, REGION, demo_project
 from tests.gcp_emulator.google_clients import rest_client
 
 from iap_operator.emulators.gcp.testing import GcpEmulatorThread
-
-__all__ = ["HELLO", "HELLO_PATH", "NUMBER", "PROJECT", "REGION"]
 
 HELLO = f"projects/{PROJECT}/locations/{REGION}/services/hello"
 HELLO_PATH = f"v2/{HELLO}"

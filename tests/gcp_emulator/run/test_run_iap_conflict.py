@@ -6,7 +6,7 @@ import pytest
 from google.api_core import exceptions
 from google.cloud import compute_v1, run_v2
 from google.protobuf import field_mask_pb2
-from tests.gcp_emulator.demo_project import SELF
+from tests.demo_project import SELF
 from tests.gcp_emulator.google_clients import rest_client
 
 from iap_operator.emulators.gcp.testing import GcpEmulatorThread

@@ -10,10 +10,11 @@ from google.api_core import exceptions
 from google.api_core.future.polling import DEFAULT_POLLING
 from google.cloud import run_v2
 from google.protobuf import field_mask_pb2
+from tests.demo_project import NUMBER
 
 from iap_operator.emulators.gcp.testing import GcpEmulatorThread
 
-from .conftest import HELLO, HELLO_PATH, NUMBER, REGION
+from .conftest import HELLO, HELLO_PATH, REGION
 
 FAST_POLLING = DEFAULT_POLLING.with_delay(initial=0.01, maximum=0.05).with_timeout(10)
 Ingress = run_v2.IngressTraffic

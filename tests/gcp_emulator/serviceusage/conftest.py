@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.gcp_emulator.demo_project import REGION, demo_project
+from tests.demo_project import REGION, demo_project
 from tests.gcp_emulator.google_clients import discovery_client
 
 from iap_operator.emulators.gcp.testing import GcpEmulatorThread
