@@ -6,6 +6,7 @@ import asyncio
 import json
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,27 @@ THING = {
     "metadata": {"name": "t1", "namespace": "default"},
     "spec": {"size": 2},
 }
+
+
+W1 = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1", "namespace": "default"}}
+
+
+@asynccontextmanager
+async def watching(config: Path, *args: str) -> AsyncIterator[asyncio.StreamReader]:
+    """kubectl (`get ... -w`) running for the block; yields its stdout; killed afterwards."""
+    watcher = await asyncio.create_subprocess_exec(
+        "kubectl",
+        f"--kubeconfig={config}",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert watcher.stdout is not None
+    try:
+        yield watcher.stdout
+    finally:
+        watcher.kill()
+        await watcher.wait()
 
 
 def _write(path: Path, *docs: object) -> str:
@@ -103,14 +125,7 @@ async def test_server_side_apply(kubectl: Kubectl, tmp_path: Path) -> None:
 
 
 async def test_table_output_uses_printer_columns(kubectl: Kubectl, kube: KubeEmulatorHandle) -> None:
-    kube.create(
-        {
-            "apiVersion": "example.com/v1",
-            "kind": "Widget",
-            "metadata": {"name": "w1", "namespace": "default"},
-            "spec": {"size": 6},
-        }
-    )
+    kube.create(W1 | {"spec": {"size": 6}})
     rc, out, err = await kubectl("get", "widgets")
     assert rc == 0, err
     header, row = out.splitlines()
@@ -132,49 +147,18 @@ async def test_invalid_object_is_reported_by_kubectl(kubectl: Kubectl, tmp_path:
 
 
 async def test_get_watch_sees_a_change(kubectl: Kubectl, kube: KubeEmulatorHandle, tmp_path: Path) -> None:
-    kube.create(
-        {
-            "apiVersion": "example.com/v1",
-            "kind": "Widget",
-            "metadata": {"name": "w1", "namespace": "default"},
-            "spec": {"size": 1},
-        }
-    )
-    config = tmp_path / "kubeconfig"
-    watcher = await asyncio.create_subprocess_exec(
-        "kubectl",
-        f"--kubeconfig={config}",
-        "get",
-        "widgets",
-        "w1",
-        "-w",
-        "-o",
-        "jsonpath={.spec.size}{'\\n'}",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert watcher.stdout is not None
-    try:
-        async with asyncio.timeout(20):
-            assert (await watcher.stdout.readline()).strip() == b"1"  # the initial state
-            # kubectl skips the first event of its watch (the state it already printed): change after it.
-            await kube.wait_for_watchers()
-            kube.patch("example.com/v1", "Widget", "w1", {"spec": {"size": 7}}, namespace="default")
-            assert (await watcher.stdout.readline()).strip() == b"7"  # the change, via the watch stream
-    finally:
-        watcher.kill()
-        await watcher.wait()
+    kube.create(W1 | {"spec": {"size": 1}})
+    watch = ("get", "widgets", "w1", "-w", "-o", "jsonpath={.spec.size}{'\\n'}")
+    async with watching(tmp_path / "kubeconfig", *watch) as lines, asyncio.timeout(20):
+        assert (await lines.readline()).strip() == b"1"  # the initial state
+        # kubectl skips the first event of its watch (the state it already printed): change after it.
+        await kube.wait_for_watchers()
+        kube.patch("example.com/v1", "Widget", "w1", {"spec": {"size": 7}}, namespace="default")
+        assert (await lines.readline()).strip() == b"7"  # the change, via the watch stream
 
 
 async def test_wait_for_a_condition_set_by_a_test(kubectl: Kubectl, kube: KubeEmulatorHandle) -> None:
-    kube.create(
-        {
-            "apiVersion": "example.com/v1",
-            "kind": "Widget",
-            "metadata": {"name": "w1", "namespace": "default"},
-            "spec": {"size": 1},
-        }
-    )
+    kube.create(W1 | {"spec": {"size": 1}})
     waiting = asyncio.create_task(
         kubectl("wait", "--for=condition=Ready", "widget/w1", "--timeout=20s", within=25)
     )
@@ -227,32 +211,13 @@ async def test_describe_crd_and_list_namespaces(kubectl: Kubectl) -> None:
 
 async def test_get_watch_table_output(kubectl: Kubectl, kube: KubeEmulatorHandle, tmp_path: Path) -> None:
     """The default `kubectl get -w` asks for Tables in the watch stream too."""
-    body = {
-        "apiVersion": "example.com/v1",
-        "kind": "Widget",
-        "metadata": {"name": "w1", "namespace": "default"},
-    }
-    kube.create(body | {"spec": {"size": 1}})
-    watcher = await asyncio.create_subprocess_exec(
-        "kubectl",
-        f"--kubeconfig={tmp_path / 'kubeconfig'}",
-        "get",
-        "widgets",
-        "-w",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert watcher.stdout is not None
-    try:
-        async with asyncio.timeout(20):
-            assert (await watcher.stdout.readline()).split() == [b"NAME", b"SIZE", b"READY"]
-            assert (await watcher.stdout.readline()).split() == [b"w1", b"1", b"<none>"]
-            await kube.wait_for_watchers()
-            kube.patch("example.com/v1", "Widget", "w1", {"spec": {"size": 8}}, namespace="default")
-            assert (await watcher.stdout.readline()).split() == [b"w1", b"8", b"<none>"]
-    finally:
-        watcher.kill()
-        await watcher.wait()
+    kube.create(W1 | {"spec": {"size": 1}})
+    async with watching(tmp_path / "kubeconfig", "get", "widgets", "-w") as lines, asyncio.timeout(20):
+        assert (await lines.readline()).split() == [b"NAME", b"SIZE", b"READY"]
+        assert (await lines.readline()).split() == [b"w1", b"1", b"<none>"]
+        await kube.wait_for_watchers()
+        kube.patch("example.com/v1", "Widget", "w1", {"spec": {"size": 8}}, namespace="default")
+        assert (await lines.readline()).split() == [b"w1", b"8", b"<none>"]
 
 
 async def test_typed_create_commands_send_protobuf(kubectl: Kubectl, kube: KubeEmulatorHandle) -> None:
