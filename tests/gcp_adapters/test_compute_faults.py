@@ -17,13 +17,12 @@ from iap_operator.gcp.cloud import build_cloud
 from iap_operator.gcp.config import SERVICES, GcpConfig
 
 from .conftest import MARKS, PROJECT, SEED, CallLog, chain, make_cloud, requests_to
-from .test_compute_lifecycle import create_up_to
+from .test_compute_lifecycle import create_through
 
 
 async def test_delete_of_a_referenced_resource_is_in_use(cloud: Cloud, emulator: EmulatorHandle) -> None:
     resources = chain()
-    await create_up_to(cloud, resources, "rule")
-    await cloud.forwarding_rules.create(PROJECT, resources.rule, MARKS)
+    await create_through(cloud, resources, "rule")
 
     for spec in (
         resources.neg,
@@ -150,8 +149,7 @@ async def test_a_resource_busy_with_another_operation_is_transient(
     cloud: Cloud, emulator: EmulatorHandle
 ) -> None:
     resources = chain()
-    desired = await create_up_to(cloud, resources, "backend")
-    observed = await cloud.backend_services.create(PROJECT, desired, MARKS)
+    desired, observed = await create_through(cloud, resources, "backend")
     emulator.world.latency.table[("compute", "backendServices", "patch")] = 30.0
     emulator.world.settings["compute.operationWaitSeconds"] = 0.05  # short waits: the task cancels fast
     first = asyncio.ensure_future(

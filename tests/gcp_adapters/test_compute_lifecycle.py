@@ -9,7 +9,7 @@ import pytest
 
 from iap_operator.emulators.gcp.testing import EmulatorHandle
 from iap_operator.engine.ports import Cloud
-from iap_operator.engine.resources import Kind
+from iap_operator.engine.resources import Kind, Observed
 
 from .conftest import MARKS, PROJECT, Chain, chain, compute_path, requests_to
 
@@ -35,6 +35,12 @@ async def create_up_to(cloud: Cloud, resources: Chain, last: str) -> Any:
         if attribute != last:
             await cloud.compute(spec.key.kind).create(PROJECT, spec, MARKS)
     return spec
+
+
+async def create_through(cloud: Cloud, resources: Chain, last: str) -> tuple[Any, Observed[Any]]:
+    """Create the chain in order up to `last` included; returns `last`'s spec and what GCP answered."""
+    spec = await create_up_to(cloud, resources, last)
+    return spec, await cloud.compute(spec.key.kind).create(PROJECT, spec, MARKS)
 
 
 def clear_log(emu: EmulatorHandle) -> None:
@@ -98,8 +104,7 @@ async def test_references_come_back_relative_whatever_gcp_returns(
     cloud: Cloud, emulator: EmulatorHandle
 ) -> None:
     resources = chain()
-    await create_up_to(cloud, resources, "rule")
-    rule = await cloud.forwarding_rules.create(PROJECT, resources.rule, MARKS)
+    _, rule = await create_through(cloud, resources, "rule")
     stored = emulator.state()
     # GCP answers full URLs (and the IP literal for IPAddress); the adapters normalize both.
     assert stored[compute_path(resources.backend)]["backends"][0]["group"].startswith("https://")

@@ -14,7 +14,7 @@ from iap_operator.engine.ports import Cloud
 from iap_operator.engine.resources import IapSettings, Key, Kind, Marks, Neg, SslCertificate, TargetHttpsProxy
 
 from .conftest import MARKS, OWNER, PROJECT, REGION, chain, compute_path, requests_to
-from .test_compute_lifecycle import create_up_to
+from .test_compute_lifecycle import create_through, create_up_to
 
 CLIENT_ID = "1234-abc.apps.googleusercontent.com"
 SECRET = "not-a-real-secret-value"
@@ -23,8 +23,7 @@ SECRET_SHA = hashlib.sha256(SECRET.encode()).hexdigest()
 
 async def test_backend_service_update_sends_the_fingerprint(cloud: Cloud, emulator: EmulatorHandle) -> None:
     resources = chain()
-    desired = await create_up_to(cloud, resources, "backend")
-    observed = await cloud.backend_services.create(PROJECT, desired, MARKS)
+    desired, observed = await create_through(cloud, resources, "backend")
     disabled = dataclasses.replace(desired, iap=IapSettings(enabled=False))
 
     updated = await cloud.backend_services.update(PROJECT, disabled, observed)
@@ -39,8 +38,7 @@ async def test_update_after_an_out_of_band_change_is_a_conflict(
     cloud: Cloud, emulator: EmulatorHandle
 ) -> None:
     resources = chain()
-    desired = await create_up_to(cloud, resources, "backend")
-    observed = await cloud.backend_services.create(PROJECT, desired, MARKS)
+    desired, observed = await create_through(cloud, resources, "backend")
     emulator.mutate(compute_path(desired), {"description": "edited in the console"})
 
     with pytest.raises(CloudError) as caught:
@@ -83,9 +81,8 @@ async def test_custom_oauth_client_and_no_way_back(
 
 async def test_url_map_update_and_redirect_switch(cloud: Cloud, emulator: EmulatorHandle) -> None:
     first, second = chain("a"), chain("b")
-    await create_up_to(cloud, first, "url_map")
+    _, observed = await create_through(cloud, first, "url_map")
     await create_up_to(cloud, second, "url_map")
-    observed = await cloud.url_maps.create(PROJECT, first.url_map, MARKS)
     moved = dataclasses.replace(first.url_map, default_service=second.backend.key.path(PROJECT))
 
     updated = await cloud.url_maps.update(PROJECT, moved, observed)
@@ -101,9 +98,8 @@ async def test_url_map_update_and_redirect_switch(cloud: Cloud, emulator: Emulat
 
 async def test_https_proxy_calls_only_the_setters_that_differ(cloud: Cloud, emulator: EmulatorHandle) -> None:
     first, second = chain("a"), chain("b")
-    await create_up_to(cloud, first, "https_proxy")
+    _, observed = await create_through(cloud, first, "https_proxy")
     await create_up_to(cloud, second, "https_proxy")
-    observed = await cloud.https_proxies.create(PROJECT, first.https_proxy, MARKS)
     certs = (second.certificate.key.path(PROJECT), first.certificate.key.path(PROJECT))
     new_certs = TargetHttpsProxy(first.https_proxy.key, first.https_proxy.url_map, certs)
 
@@ -120,9 +116,8 @@ async def test_https_proxy_calls_only_the_setters_that_differ(cloud: Cloud, emul
 
 async def test_http_proxy_set_url_map(cloud: Cloud, emulator: EmulatorHandle) -> None:
     first, second = chain("a"), chain("b")
-    await create_up_to(cloud, first, "http_proxy")
+    _, observed = await create_through(cloud, first, "http_proxy")
     await create_up_to(cloud, second, "http_proxy")
-    observed = await cloud.http_proxies.create(PROJECT, first.http_proxy, MARKS)
     moved = dataclasses.replace(first.http_proxy, url_map=second.redirect_map.key.path(PROJECT))
 
     updated = await cloud.http_proxies.update(PROJECT, moved, observed)
@@ -135,9 +130,8 @@ async def test_forwarding_rule_target_is_set_other_fields_are_immutable(
     cloud: Cloud, emulator: EmulatorHandle
 ) -> None:
     first, second = chain("a"), chain("b")
-    await create_up_to(cloud, first, "rule")
+    _, observed = await create_through(cloud, first, "rule")
     await create_up_to(cloud, second, "http_proxy")  # everything before it, the HTTPS proxy included
-    observed = await cloud.forwarding_rules.create(PROJECT, first.rule, MARKS)
     retargeted = dataclasses.replace(first.rule, target=second.https_proxy.key.path(PROJECT))
 
     updated = await cloud.forwarding_rules.update(PROJECT, retargeted, observed)
@@ -177,8 +171,7 @@ async def test_unmark_rewrites_labels_and_patchable_descriptions(
     cloud: Cloud, emulator: EmulatorHandle
 ) -> None:
     resources = chain()
-    await create_up_to(cloud, resources, "rule")
-    await cloud.forwarding_rules.create(PROJECT, resources.rule, MARKS)
+    await create_through(cloud, resources, "rule")
     released = OWNER.released(MARKS)
     assert released == Marks(description="", labels={})
     kept = Marks(description="kept", labels={"team": "a"})
