@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 from google.cloud import compute_v1, iap_v1
-from tests.demo_project import NUMBER, PROJECT, REGION, SELF, demo_project
+from tests.demo_project import NUMBER, PROJECT, REGION, demo_project
 from tests.gcp_emulator.google_clients import rest_client
+from tests.gcp_emulator.serverless_neg import create_serverless_neg
 
 from iap_operator.emulators.gcp.testing import GcpEmulatorThread
 
@@ -27,16 +28,9 @@ def iap(emulator: GcpEmulatorThread) -> iap_v1.IdentityAwareProxyAdminServiceCli
 @pytest.fixture
 def backends(emulator: GcpEmulatorThread) -> dict[str, str]:
     """A serverless NEG for `hello`, a global and a regional backend service on it: name -> numeric id."""
-    negs = rest_client(compute_v1.RegionNetworkEndpointGroupsClient, emulator)
     global_bs = rest_client(compute_v1.BackendServicesClient, emulator)
     regional_bs = rest_client(compute_v1.RegionBackendServicesClient, emulator)
-    neg = compute_v1.NetworkEndpointGroup(
-        name="neg-hello",
-        network_endpoint_type="SERVERLESS",
-        cloud_run=compute_v1.NetworkEndpointGroupCloudRun(service="hello"),
-    )
-    negs.insert(project=PROJECT, region=REGION, network_endpoint_group_resource=neg).result(timeout=10)
-    group = f"{SELF}/regions/{REGION}/networkEndpointGroups/neg-hello"
+    group = create_serverless_neg(emulator)
     resource = compute_v1.BackendService(
         name="bs-global", load_balancing_scheme="EXTERNAL_MANAGED", backends=[compute_v1.Backend(group=group)]
     )

@@ -6,12 +6,12 @@ import pytest
 from google.api_core import exceptions
 from google.cloud import compute_v1, run_v2
 from google.protobuf import field_mask_pb2
-from tests.demo_project import SELF
 from tests.gcp_emulator.google_clients import rest_client
+from tests.gcp_emulator.serverless_neg import create_serverless_neg
 
 from iap_operator.emulators.gcp.testing import GcpEmulatorThread
 
-from .conftest import HELLO, PROJECT, REGION
+from .conftest import HELLO, PROJECT
 
 
 def enable_iap(services: run_v2.ServicesClient) -> run_v2.Service:
@@ -25,18 +25,11 @@ def enable_iap(services: run_v2.ServicesClient) -> run_v2.Service:
 
 
 def make_backend(emulator: GcpEmulatorThread, iap: bool) -> None:
-    negs = rest_client(compute_v1.RegionNetworkEndpointGroupsClient, emulator)
     backends = rest_client(compute_v1.BackendServicesClient, emulator)
-    neg = compute_v1.NetworkEndpointGroup(
-        name="neg-hello",
-        network_endpoint_type="SERVERLESS",
-        cloud_run=compute_v1.NetworkEndpointGroupCloudRun(service="hello"),
-    )
-    negs.insert(project=PROJECT, region=REGION, network_endpoint_group_resource=neg).result(timeout=10)
     resource = compute_v1.BackendService(
         name="bs-hello",
         load_balancing_scheme="EXTERNAL_MANAGED",
-        backends=[compute_v1.Backend(group=f"{SELF}/regions/{REGION}/networkEndpointGroups/neg-hello")],
+        backends=[compute_v1.Backend(group=create_serverless_neg(emulator))],
         iap=compute_v1.BackendServiceIAP(enabled=iap),
     )
     backends.insert(project=PROJECT, backend_service_resource=resource).result(timeout=10)
