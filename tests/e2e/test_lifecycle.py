@@ -22,6 +22,7 @@ from tests.e2e.harness import (
 )
 
 from iap_operator.engine.identity import Identity
+from iap_operator.wiring.metrics import METRICS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -41,6 +42,12 @@ def by_suffix(
     found = w.gcp.state().get(path)
     assert found is not None, f"{path} missing; have {sorted(w.compute())}"
     return dict(found)
+
+
+def drift_repairs(kind: str) -> float:
+    """The operator runs in this process (its own thread): read its metrics registry directly."""
+    value = METRICS.registry.get_sample_value("iap_operator_drift_repairs_total", {"kind": kind})
+    return value or 0.0
 
 
 def iap_policy_path(bs_id: str) -> str:
@@ -203,6 +210,7 @@ async def test_drift_is_repaired_on_resync(tmp_path: Path, monkeypatch: pytest.M
         obj = await w.wait_ready()
         ident = names(obj)
         bs_path = f"{BS}/{ident.resource_name('bs')}"
+        repairs_before = drift_repairs("BackendService")
         w.gcp.mutate(bs_path, {"iap": {"enabled": False}})  # IAP turned off by hand
         w.gcp.mutate(RUN_PATH, {"ingress": "INGRESS_TRAFFIC_ALL"})  # ingress reopened
         agent = f"serviceAccount:service-{NUMBER}@gcp-sa-iap.iam.gserviceaccount.com"
@@ -218,6 +226,7 @@ async def test_drift_is_repaired_on_resync(tmp_path: Path, monkeypatch: pytest.M
 
         await w.wait_for(repaired, within=20)
         assert "repaired drift" in (await w.wait_event("DriftRepaired"))["message"]
+        assert drift_repairs("BackendService") > repairs_before
         assert FOREIGN in members(w.policy(RUN_PATH), "roles/run.invoker")
 
 

@@ -52,6 +52,7 @@ class Event:
     reason: str
     message: str
     warning: bool = False
+    kind: str = ""  # what changed, for metrics: a compute kind, "CloudRunIngress", "IamPolicy/...", ...
 
 
 @dataclass

@@ -57,11 +57,10 @@ class Steps:
     def warn(self, reason: Reason, message: str) -> None:
         self.warnings.append((reason, message))
 
-    def _changed(self, what: str) -> None:
+    def _changed(self, kind: str, what: str) -> None:
         reason = "DriftRepaired" if self.drift else "Updated"
-        self.events.append(
-            Event(reason, f"{'repaired drift: ' if self.drift else ''}{what}", warning=self.drift)
-        )
+        message = f"{'repaired drift: ' if self.drift else ''}{what}"
+        self.events.append(Event(reason, message, warning=self.drift, kind=kind))
 
     # --- compute resources -------------------------------------------------------------------------
 
@@ -89,7 +88,7 @@ class Steps:
                 Fault.INVALID, f"{key.kind} {key.name!r} differs from the desired state and cannot be updated"
             )
         updated: Observed[S] = await adapter.update(self.project, want, have)
-        self._changed(f"updated {key.kind} {key.name}")
+        self._changed(str(key.kind), f"updated {key.kind} {key.name}")
         return updated
 
     async def existing(self, key: Key) -> Observed[Any]:
@@ -116,7 +115,7 @@ class Steps:
         self._check_oauth_switch(have.spec.iap, iap)
         want = dataclasses.replace(have.spec, iap=iap)
         updated = await self.cloud.backend_services.update(self.project, want, have)
-        self._changed(f"enabled IAP on backend service {key.name}")
+        self._changed("BackendServiceIap", f"enabled IAP on backend service {key.name}")
         return updated
 
     @staticmethod
@@ -135,14 +134,15 @@ class Steps:
             return
         await self.cloud.cloud_run.update(service, ingress=INGRESS_LB)
         self._changed(
-            f"set ingress of Cloud Run service {service.name} to {INGRESS_LB} (was {service.ingress})"
+            "CloudRunIngress",
+            f"set ingress of Cloud Run service {service.name} to {INGRESS_LB} (was {service.ingress})",
         )
 
     async def enable_direct_iap(self, service: CloudRunService) -> None:
         if service.iap_enabled:
             return
         await self.cloud.cloud_run.update(service, iap_enabled=True)
-        self._changed(f"enabled IAP on Cloud Run service {service.name}")
+        self._changed("CloudRunIap", f"enabled IAP on Cloud Run service {service.name}")
 
     async def service_agent(self, number: str, known: str | None) -> str:
         expected = f"service-{number}@gcp-sa-iap.iam.gserviceaccount.com"
@@ -210,7 +210,7 @@ class Steps:
                 raise
             what = [f"granted {role} to {', '.join(sorted(added))}"] if added else []
             what += [f"revoked {role} from {', '.join(sorted(stale))}"] if stale else []
-            self._changed(f"{'; '.join(what)} on {target}")
+            self._changed(f"IamPolicy/{target.kind}", f"{'; '.join(what)} on {target}")
             return added
         raise AssertionError("unreachable")
 

@@ -148,9 +148,7 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
             metrics.set_resource_state(identity.ref, ready.status_text, str(ready.reason))
         for event in outcome.events:
             if event.reason == "DriftRepaired":
-                metrics.observe_drift_repair(
-                    event.message.split()[3] if len(event.message.split()) > 3 else "unknown"
-                )
+                metrics.observe_drift_repair(event.kind or "unknown")
         logger.info("reconciled: ready=%s stalled=%s", outcome.ready, outcome.stalled)
         return outcome
 
