@@ -73,8 +73,7 @@ def summary(result: Mapping[str, Any]) -> str:
         line("(a') Ready, resync timer not ticking during the apply", result["ready_timer_after_apply"]),
         line("(b) Protected", result["protected"]),
         f"      path: {crit['protected']['chain']}",
-        f"      vs one whole pass ({first_pass:.3f}s): "
-        f"{result['protected']['median_s'] / first_pass:.3f}",
+        f"      vs one whole pass ({first_pass:.3f}s): {result['protected']['median_s'] / first_pass:.3f}",
         f"  steady state ({steady['resyncs_per_run']} resyncs every ~{steady['resync_period_s']}s): "
         f"{steady['calls_per_resync_per_resource']:g} GCP calls per resync per resource "
         f"({steady['reads_per_resync_per_resource']:g} reads, "
