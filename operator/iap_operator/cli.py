@@ -30,7 +30,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in SUBCOMMANDS:
         print(f"iap-operator: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(SUBCOMMANDS[name][0])
+    try:
+        module = importlib.import_module(SUBCOMMANDS[name][0])
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in {"kmock", "celpy", "jsonschema"}:
+            print(
+                f"iap-operator {name}: needs the emulators: pip install 'iap-operator[emulators]'",
+                file=sys.stderr,
+            )
+            return 2
+        raise
     code: int = module.main(rest)
     return code
 
