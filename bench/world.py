@@ -13,15 +13,12 @@ from typing import Any
 import aiohttp
 
 from iap_operator.emulators.gcp.operations import LatencyProfile
-from iap_operator.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
-from iap_operator.emulators.kube.server import serve_kube_emulator
-from iap_operator.resources import crd_path
-from iap_operator.sandbox import operator_thread
+from iap_operator.emulators.gcp.testing import EmulatorHandle
+from iap_operator.sandbox import emulators, operator_thread
 from iap_operator.wiring.config import Config
 
 GROUP, VERSION, PLURAL = "iap-operator.dev", "v1alpha1", "iapprotectedservices"
 PROJECT, NUMBER, REGION = "demo-project", "123456789012", "us-central1"
-ENDPOINTS = ("compute", "run", "iap", "serviceusage", "cloudresourcemanager")
 SEED: dict[str, Any] = {
     "projects": [
         {
@@ -82,18 +79,13 @@ async def running(
 ) -> AsyncIterator[Running]:
     """Emulators with the realistic profile times `scale`, and the operator started (and stopped after)."""
     profile = LatencyProfile.named("realistic", scale)
-    async with (
-        run_gcp_emulator(seed=SEED, latency=profile, settings=settings) as gcp,
-        serve_kube_emulator(host="127.0.0.1", port=0, crds=[str(crd_path())]) as kube,
-        aiohttp.ClientSession() as session,
-    ):
-        with tempfile.TemporaryDirectory(prefix="iap-bench-") as tmp:
-            kubeconfig = Path(tmp) / "kubeconfig"
-            kube.write_kubeconfig(kubeconfig)
-            os.environ["KUBECONFIG"] = str(kubeconfig)  # kopf's login reads it
-            config = Config(
-                endpoints=dict.fromkeys(ENDPOINTS, gcp.url),
-                anonymous=True,
+    with tempfile.TemporaryDirectory(prefix="iap-bench-") as tmp:
+        async with (
+            emulators(Path(tmp) / "kubeconfig", SEED, latency=profile, settings=settings) as emu,
+            aiohttp.ClientSession() as session,
+        ):
+            os.environ["KUBECONFIG"] = str(emu.kubeconfig)  # kopf's login reads it
+            config = emu.config(
                 default_project=PROJECT,
                 allowed_projects=f"default={PROJECT}",
                 poll_interval=knobs.poll_interval,
@@ -104,4 +96,4 @@ async def running(
                 resync_override=knobs.resync_override,
             )
             async with operator_thread(config):  # its own thread and loop, as in its own process
-                yield Running(gcp, kube.url, session, config)
+                yield Running(emu.gcp, emu.kube.url, session, config)

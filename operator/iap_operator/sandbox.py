@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ import aiohttp
 import yaml
 
 from iap_operator.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
-from iap_operator.emulators.kube.server import serve_kube_emulator
+from iap_operator.emulators.kube.server import KubeEmulatorHandle, serve_kube_emulator
+from iap_operator.gcp.config import SERVICES
 from iap_operator.resources import crd_path
 from iap_operator.wiring.config import Config
 from iap_operator.wiring.main import operate
@@ -143,6 +145,36 @@ def _ours(state: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Emulators:
+    """Both emulators, serving on 127.0.0.1, and a kubeconfig for the Kubernetes one."""
+
+    gcp: EmulatorHandle
+    kube: KubeEmulatorHandle
+    kubeconfig: Path
+
+    def config(self, **settings: Any) -> Config:
+        """The operator's configuration with every Google API pointed at the GCP emulator, no credentials."""
+        return Config(endpoints=dict.fromkeys(SERVICES, self.gcp.url), anonymous=True, **settings)
+
+
+@contextlib.asynccontextmanager
+async def emulators(
+    kubeconfig: Path,
+    seed: Mapping[str, Any],
+    *,
+    latency: Any = None,
+    settings: Mapping[str, Any] | None = None,
+) -> AsyncIterator[Emulators]:
+    """The GCP emulator (seeded) and the Kubernetes emulator with the CRD installed, for the block."""
+    async with (
+        run_gcp_emulator(seed=seed, latency=latency, settings=settings) as gcp,
+        serve_kube_emulator(host="127.0.0.1", port=0, crds=[str(crd_path())]) as kube,
+    ):
+        kube.write_kubeconfig(kubeconfig)
+        yield Emulators(gcp, kube, kubeconfig)
+
+
 @contextlib.asynccontextmanager
 async def operator_thread(config: Config) -> AsyncIterator[None]:
     """The operator in a thread with its own event loop, as it would run in its own process.
@@ -179,13 +211,12 @@ async def sandbox(args: argparse.Namespace) -> int:
     exit_code = 0
     report: dict[str, Any] = {}
     settings = {"compute.managedCertificateSeconds": args.certificate_seconds}
+    kubeconfig = Path(tempfile.mkdtemp(prefix="iap-sandbox-")) / "kubeconfig"
     async with (
-        run_gcp_emulator(seed=seed, latency=args.latency, settings=settings) as gcp,
-        serve_kube_emulator(host="127.0.0.1", port=0, crds=[str(crd_path())]) as kube_server,
+        emulators(kubeconfig, seed, latency=args.latency, settings=settings) as emu,
         aiohttp.ClientSession() as session,
     ):
-        kubeconfig = Path(tempfile.mkdtemp(prefix="iap-sandbox-")) / "kubeconfig"
-        kube_server.write_kubeconfig(kubeconfig)
+        gcp, kube_server = emu.gcp, emu.kube
         os.environ["KUBECONFIG"] = str(kubeconfig)
         print(f"Kubernetes API emulator: {kube_server.url}\nGCP emulator:            {gcp.url}")
         kube = Kube(session, kube_server.url)
@@ -204,11 +235,7 @@ async def sandbox(args: argparse.Namespace) -> int:
                 print(f"applied  {where}")
                 if doc.get("kind") == "IapProtectedService":
                     applied.append((meta.get("namespace") or "default", str(meta.get("name"))))
-        config = Config(
-            endpoints=dict.fromkeys(
-                ("compute", "run", "iap", "serviceusage", "cloudresourcemanager"), gcp.url
-            ),
-            anonymous=True,
+        config = emu.config(
             default_project=DEFAULT_PROJECT,
             allowed_projects="*=*",
             poll_interval=args.poll_interval,

@@ -14,10 +14,8 @@ from typing import Any
 
 import aiohttp
 
-from iap_operator.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
-from iap_operator.emulators.kube.server import serve_kube_emulator
-from iap_operator.resources import crd_path
-from iap_operator.sandbox import operator_thread
+from iap_operator.emulators.gcp.testing import EmulatorHandle
+from iap_operator.sandbox import emulators, operator_thread
 from iap_operator.wiring.config import Config
 
 GROUP, VERSION, PLURAL = "iap-operator.dev", "v1alpha1", "iapprotectedservices"
@@ -220,18 +218,11 @@ async def world(
     tmp_path: Path, monkeypatch: Any, *, start: bool = True, **config: Any
 ) -> AsyncIterator[World]:
     async with (
-        run_gcp_emulator(seed=seed()) as gcp,
-        serve_kube_emulator(host="127.0.0.1", port=0, crds=[str(crd_path())]) as kube,
+        emulators(tmp_path / "kubeconfig", seed()) as emu,
         aiohttp.ClientSession() as session,
     ):
-        kubeconfig = tmp_path / "kubeconfig"
-        kube.write_kubeconfig(kubeconfig)
-        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        monkeypatch.setenv("KUBECONFIG", str(emu.kubeconfig))
         defaults: dict[str, Any] = {
-            "endpoints": dict.fromkeys(
-                ("compute", "run", "iap", "serviceusage", "cloudresourcemanager"), gcp.url
-            ),
-            "anonymous": True,
             "default_project": PROJECT,
             "allowed_projects": "default=demo-project",
             "poll_interval": 0.2,
@@ -243,7 +234,7 @@ async def world(
             "worker_idle_timeout": 0.5,
             "worker_exit_timeout": 0.5,
         }
-        w = World(gcp, kube.url, session, Config(**{**defaults, **config}))
+        w = World(emu.gcp, emu.kube.url, session, emu.config(**{**defaults, **config}))
         if start:
             await w.start()
         try:
