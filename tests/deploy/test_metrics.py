@@ -61,22 +61,29 @@ def test_observe_drift_repair() -> None:
 
 
 def test_resources_gauge_counts_by_ready_status_and_reason(keys: list[str]) -> None:
+    # The registry is process-wide: resources other tests' operators reconciled may already be counted.
+    up = {"condition": "Ready", "status": "True", "reason": "UpToDate"}
+    denied = {"condition": "Ready", "status": "False", "reason": "PermissionDenied"}
+    up_before, denied_before = (
+        sample("iap_operator_resources", **up),
+        sample("iap_operator_resources", **denied),
+    )
     keys += ["team-a/web", "team-a/api", "team-b/web"]
     metrics.set_resource_state("team-a/web", "True", "UpToDate")
     metrics.set_resource_state("team-a/api", "True", "UpToDate")
     metrics.set_resource_state("team-b/web", "False", "PermissionDenied")
-    up = {"condition": "Ready", "status": "True", "reason": "UpToDate"}
-    denied = {"condition": "Ready", "status": "False", "reason": "PermissionDenied"}
-    assert sample("iap_operator_resources", **up) == 2
-    assert sample("iap_operator_resources", **denied) == 1
+    assert sample("iap_operator_resources", **up) == up_before + 2
+    assert sample("iap_operator_resources", **denied) == denied_before + 1
 
     metrics.set_resource_state("team-b/web", "True", "UpToDate")  # replaces, never adds
-    assert sample("iap_operator_resources", **up) == 3
-    assert METRICS.registry.get_sample_value("iap_operator_resources", denied) is None
+    assert sample("iap_operator_resources", **up) == up_before + 3
+    assert sample("iap_operator_resources", **denied) == denied_before
+    if not denied_before:  # an emptied label set disappears instead of staying at 0
+        assert METRICS.registry.get_sample_value("iap_operator_resources", denied) is None
 
     metrics.forget_resource("team-a/api")
     metrics.forget_resource("team-a/never-seen")
-    assert sample("iap_operator_resources", **up) == 2
+    assert sample("iap_operator_resources", **up) == up_before + 2
 
 
 def test_the_global_registry_is_left_alone() -> None:

@@ -55,7 +55,7 @@ class App:
         period = self.config.resync_override or spec.resync_seconds
         last = status.get("lastSyncTime")
         if not last:
-            return True
+            return False  # `reconcile` has not finished a first pass: it owns the object until then
         # A stable ±10% jitter per object and cycle spreads resyncs of many objects apart.
         seed = int(hashlib.sha256(f"{uid}{last}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
         due = datetime.datetime.fromisoformat(str(last).replace("Z", "+00:00")).timestamp() + period * (
@@ -196,7 +196,7 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
             return
         if body.status.get("observedGeneration") != body.metadata.get("generation"):
             return  # a spec change is being handled by `reconcile`
-        if _reconciling(body) or not body.status.get("lastSyncTime"):
+        if _reconciling(body):
             return  # `reconcile` is still working on it (and retries on its own schedule)
         try:
             spec = parse_spec(body.spec)

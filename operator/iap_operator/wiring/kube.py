@@ -54,9 +54,10 @@ class KubeClient:
 
     def __init__(self, info: kopf.ConnectionInfo | None = None) -> None:
         self._info = info
+        self._context: ssl.SSLContext | bool | None = None  # built once per login, not per request
 
     def remember(self, info: kopf.ConnectionInfo | None) -> kopf.ConnectionInfo | None:
-        self._info = info
+        self._info, self._context = info, None
         return info
 
     async def request(
@@ -76,7 +77,7 @@ class KubeClient:
         payload = None if body is None else json.dumps(body)
         async with (
             aiohttp.ClientSession(headers=headers, auth=auth) as session,
-            session.request(method, url, data=payload, ssl=_ssl(info)) as resp,
+            session.request(method, url, data=payload, ssl=self._ssl_context(info)) as resp,
         ):
             if resp.status == 404:
                 return None
@@ -85,6 +86,11 @@ class KubeClient:
                 message = data.get("message") if isinstance(data, dict) else str(data)
                 raise KubeError(resp.status, str(message))
             return dict(data)
+
+    def _ssl_context(self, info: kopf.ConnectionInfo) -> ssl.SSLContext | bool:
+        if self._context is None:
+            self._context = _ssl(info)
+        return self._context
 
     async def patch_status(self, path: str, status: Mapping[str, Any]) -> None:
         """Merge-patch the status subresource of the object at `path` (an API path without /status)."""
