@@ -61,6 +61,24 @@ async def test_members_added_and_removed(gcp: FakeGcp, harness: Harness) -> None
     assert gcp.iam.members(target, VIEWER) == {ALICE}
 
 
+async def test_a_member_already_removed_by_hand_is_not_reported_as_revoked(
+    gcp: FakeGcp, harness: Harness
+) -> None:
+    await harness.ready(spec(access=access(ALICE, BOB)))
+    target = access_target(gcp)
+    gcp.iam.remove(target, ACCESSOR, BOB)  # someone removed Bob by hand; now the spec drops him too
+    harness.bump()
+
+    outcome = await harness.reconcile(spec(access=access(ALICE, CAROL)))
+
+    assert gcp.iam.members(target, ACCESSOR) == {ALICE, CAROL}
+    assert [(c.port, c.method) for c in gcp.writes()] == [("iam", "set_policy")]  # Carol's grant only
+    messages = [e.message for e in outcome.events if "httpsResourceAccessor" in e.message]
+    assert messages, "the grant is reported"
+    assert not [m for m in messages if "revoked" in m], messages  # Bob was not there to revoke
+    assert outcome.status["grants"]["access"] == [ALICE, CAROL]
+
+
 async def test_a_member_granted_by_someone_else_is_never_revoked(gcp: FakeGcp, harness: Harness) -> None:
     await harness.ready(spec(access=access(ALICE)))
     target = access_target(gcp)

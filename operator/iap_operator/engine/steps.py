@@ -195,9 +195,10 @@ class Steps:
             policy = await self.cloud.iam.get_policy(target)
             present = iam.members_of(policy, role, condition)
             added = frozenset(want) - present
+            gone = frozenset(stale) & iam.members_of(policy, role, stale_condition)
             edited: Policy = policy
-            if stale:
-                edited = iam.revoke(edited, role, stale, stale_condition) or edited
+            if gone:
+                edited = iam.revoke(edited, role, gone, stale_condition) or edited
             if added:
                 edited = iam.grant(edited, role, added, condition) or edited
             if edited is policy:
@@ -209,7 +210,7 @@ class Steps:
                     continue
                 raise
             what = [f"granted {role} to {', '.join(sorted(added))}"] if added else []
-            what += [f"revoked {role} from {', '.join(sorted(stale))}"] if stale else []
+            what += [f"revoked {role} from {', '.join(sorted(gone))}"] if gone else []
             self._changed(f"IamPolicy/{target.kind}", f"{'; '.join(what)} on {target}")
             return added
         raise AssertionError("unreachable")
