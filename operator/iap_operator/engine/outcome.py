@@ -8,6 +8,7 @@ from typing import Any
 
 from iap_operator.engine.conditions import Condition
 from iap_operator.engine.errors import CloudError
+from iap_operator.engine.resources import Key, Kind
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class Memory:
     granted_invoker: frozenset[str] = frozenset()
     granted_access: frozenset[str] = frozenset()
     access_condition: tuple[str, str, str] | None = None
-    created: frozenset[tuple[str, str, str]] = frozenset()  # (kind, name, scope) of what we created
+    created: frozenset[Key] = frozenset()  # what earlier passes created (status.resources)
 
     @classmethod
     def from_status(cls, status: Mapping[str, Any] | None) -> Memory:
@@ -40,11 +41,23 @@ class Memory:
             if cond
             else None,
             created=frozenset(
-                (r["kind"], r["name"], r.get("scope", "global"))
-                for r in status.get("resources") or []
-                if r.get("created")
+                key
+                for record in status.get("resources") or []
+                if record.get("created") and (key := _key(record)) is not None
             ),
         )
+
+
+def resource_record(key: Key) -> dict[str, Any]:
+    """A `status.resources` entry for something this resource created."""
+    return {"kind": str(key.kind), "name": key.name, "scope": key.scope, "created": True}
+
+
+def _key(record: Mapping[str, Any]) -> Key | None:
+    if record.get("kind") not in set(Kind) or not record.get("name"):
+        return None
+    scope = record.get("scope") or "global"
+    return Key(Kind(record["kind"]), str(record["name"]), None if scope == "global" else scope)
 
 
 @dataclass(frozen=True)

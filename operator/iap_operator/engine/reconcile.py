@@ -19,7 +19,7 @@ from iap_operator.engine.conditions import PERMANENT, Condition, Reason, Type
 from iap_operator.engine.errors import CloudError, SpecError
 from iap_operator.engine.graph import DependencyFailed, Graph
 from iap_operator.engine.identity import Identity
-from iap_operator.engine.outcome import Event, Memory, Outcome
+from iap_operator.engine.outcome import Event, Memory, Outcome, resource_record
 from iap_operator.engine.ports import Cloud, SecretsPort
 from iap_operator.engine.removal import delete_owned
 from iap_operator.engine.report import (
@@ -174,6 +174,7 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
 
         graph.add("bs", attach)
         lb_steps: tuple[str, ...] = ("bs",)
+        ours: list[Key] = []  # nothing is built: the balancer is someone else's
         cert_step = None
     else:
         balancer = desired.balancer(spec, ctx.project, ctx.identity.resource_name, ctx.oauth)
@@ -201,10 +202,7 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
             names += ["um_redirect", "http_proxy", "fr_http"]
         lb_steps = tuple(names)
         status["url"] = f"https://{lb.domains[0]}"
-        status["resources"] = [
-            {"kind": str(r.key.kind), "name": r.key.name, "scope": r.key.scope, "created": True}
-            for r in balancer.owned()
-        ]
+        ours = [r.key for r in balancer.owned()]
 
     async def access(values: Mapping[str, Any]) -> None:
         bs: Observed[BackendService] = values["bs"]
@@ -216,21 +214,15 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
     results = await graph.run()
     if cert_step is not None:  # read early, it may have turned ACTIVE while the chain was built
         results[cert_step] = await _refreshed_certificate(steps, ctx.project, results[cert_step])
-    owned = status.setdefault("resources", [])
+    left: list[Key] = []
     if not any(isinstance(results[s], BaseException) for s in lb_steps):
         # What an earlier spec made and this one no longer needs: an old certificate, the redirect, ...
-        current = {(r["kind"], r["name"], r["scope"]) for r in owned}
-        orphans = [
-            Key(Kind(kind), name, None if scope == "global" else scope)
-            for kind, name, scope in sorted(ctx.memory.created - current)
-            if kind in set(Kind)
-        ]
+        orphans = sorted(ctx.memory.created - set(ours), key=lambda k: (k.kind, k.name))
         removal = await delete_owned(steps.cloud, ctx.identity, ctx.project, orphans)
         steps.events += removal.events
-        owned += [
-            {"kind": str(k.kind), "name": k.name, "scope": k.scope, "created": True} for k in removal.left
-        ]
+        left = removal.left
         results["orphans"] = removal.errors[0] if removal.errors else None
+    status["resources"] = [resource_record(k) for k in [*ours, *left]]
 
     conditions: dict[Type, Condition] = {}
     _common_conditions(conditions, results, ctx)

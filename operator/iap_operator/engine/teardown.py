@@ -12,7 +12,7 @@ from iap_operator.engine.identity import Identity
 from iap_operator.engine.outcome import Event, Memory, TeardownOutcome
 from iap_operator.engine.ports import Cloud
 from iap_operator.engine.removal import delete_owned, find_owned
-from iap_operator.engine.resources import IamTarget, IamTargetKind, Key, Kind
+from iap_operator.engine.resources import IamTarget, IamTargetKind, Key
 from iap_operator.engine.settings import Settings
 
 
@@ -59,9 +59,7 @@ class Teardown:
         if spec.mode is Mode.LOAD_BALANCER and lb is not None and lb.domains:
             balancer = desired.balancer(spec, project, identity.resource_name, None)
             keys |= {r.key for r in balancer.owned()}
-        for kind, name, scope in memory.created:  # e.g. certificates for earlier domain lists
-            if kind in set(Kind):
-                keys.add(Key(Kind(kind), name, None if scope == "global" else scope))
+        keys |= memory.created  # e.g. a certificate whose removal failed earlier
         return sorted(keys, key=lambda k: (k.kind, k.name))
 
     async def _delete(
