@@ -51,7 +51,7 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": report.machine(),
         "config": {
-            "latency_profile": "realistic (emulators/gcp/operations.py REALISTIC_LATENCIES)",
+            "latency_profile": "realistic (iap_sandbox/emulators/gcp/operations.py REALISTIC_LATENCIES)",
             "scale": scale,
             "runs": args.runs,
             "certificate_provisioning": {

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from iap_operator.emulators.gcp.operations import LatencyProfile
+from iap_sandbox.emulators.gcp.operations import LatencyProfile
 
 LatencyKey = tuple[str, str, str]  # (api, kind, verb) as the emulator looks it up
 PROVISION: LatencyKey = ("compute", "sslCertificates", "provision")

@@ -11,7 +11,7 @@ from typing import Any
 import critical_path as cp
 from runs import CERT_SECONDS_REALISTIC
 
-from iap_operator.emulators.gcp.operations import LatencyProfile
+from iap_sandbox.emulators.gcp.operations import LatencyProfile
 
 TARGET_RATIO = 1.3
 

@@ -9,7 +9,7 @@ import calls
 import critical_path as cp
 import pytest
 
-from iap_operator.emulators.gcp.operations import LatencyProfile
+from iap_sandbox.emulators.gcp.operations import LatencyProfile
 
 REALISTIC = LatencyProfile.named("realistic")
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import aiohttp
 
-from iap_operator.emulators.gcp.operations import LatencyProfile
-from iap_operator.emulators.gcp.testing import EmulatorHandle
-from iap_operator.sandbox import emulators, operator_thread
 from iap_operator.wiring.config import Config
+from iap_sandbox.emulators.gcp.operations import LatencyProfile
+from iap_sandbox.emulators.gcp.testing import EmulatorHandle
+from iap_sandbox.sandbox import emulators, operator_thread
 
 GROUP, VERSION, PLURAL = "iap-operator.dev", "v1alpha1", "iapprotectedservices"
 PROJECT, NUMBER, REGION = "demo-project", "123456789012", "us-central1"

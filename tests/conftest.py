@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from iap_operator.emulators.gcp.conformance import ResponseRecorder
+from iap_sandbox.emulators.gcp.conformance import ResponseRecorder
 
 
 @pytest.fixture(autouse=True)

@@ -1,39 +1,62 @@
-"""The `iap-operator` command: each subcommand lives in its own module and is imported on use."""
+"""The `iap-operator` command: each subcommand lives in its own module and is imported on use.
+
+`run` is the operator's own. The test world (`iap_sandbox`: `sandbox`, `gcp-emulator`, `kube-emulator`)
+plugs its commands in through the `iap_operator.commands` entry-point group, so the operator never
+imports it.
+"""
 
 from __future__ import annotations
 
 import importlib
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 
-# subcommand -> (module, one-line help). Each module exposes `main(argv: list[str]) -> int`.
-SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("iap_operator.wiring.main", "run the operator against a cluster and Google Cloud"),
-    "sandbox": ("iap_operator.sandbox", "run the operator on the embedded Kubernetes and GCP emulators"),
-    "gcp-emulator": ("iap_operator.emulators.gcp.server", "serve the GCP REST emulator"),
-    "kube-emulator": ("iap_operator.emulators.kube.server", "serve the emulated Kubernetes API"),
+ENTRY_POINT_GROUP = "iap_operator.commands"
+EMULATOR_PACKAGES = frozenset({"kmock", "celpy", "jsonschema"})
+
+
+@dataclass(frozen=True)
+class Command:
+    module: str  # exposes `main(argv: list[str]) -> int`
+    summary: str
+
+
+BUILTIN: dict[str, Command] = {
+    "run": Command("iap_operator.wiring.main", "run the operator against a cluster and Google Cloud"),
 }
 
 
-def _usage() -> str:
+def commands() -> dict[str, Command]:
+    """The built-in commands, then those plugged in (a plugin never replaces a built-in)."""
+    found = dict(BUILTIN)
+    for point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name):
+        module, summary = point.load()  # a light (module, summary) pair; the module loads on use
+        found.setdefault(point.name, Command(str(module), str(summary)))
+    return found
+
+
+def _usage(known: dict[str, Command]) -> str:
     lines = ["usage: iap-operator COMMAND [ARGS...]", "", "commands:"]
-    lines += [f"  {name:<14} {text}" for name, (_, text) in SUBCOMMANDS.items()]
+    lines += [f"  {name:<14} {command.summary}" for name, command in known.items()]
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    known = commands()
     if not args or args[0] in {"-h", "--help"}:
-        print(_usage())
+        print(_usage(known))
         return 0
     name, rest = args[0], args[1:]
-    if name not in SUBCOMMANDS:
-        print(f"iap-operator: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+    if name not in known:
+        print(f"iap-operator: unknown command {name!r}\n\n{_usage(known)}", file=sys.stderr)
         return 2
     try:
-        module = importlib.import_module(SUBCOMMANDS[name][0])
+        module = importlib.import_module(known[name].module)
     except ModuleNotFoundError as exc:
-        if exc.name and exc.name.split(".")[0] in {"kmock", "celpy", "jsonschema"}:
+        if exc.name and exc.name.split(".")[0] in EMULATOR_PACKAGES:
             print(
                 f"iap-operator {name}: needs the emulators: pip install 'iap-operator[emulators]'",
                 file=sys.stderr,

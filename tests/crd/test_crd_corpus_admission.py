@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from iap_operator.emulators.kube.admission import AdmissionError, admit
+from iap_sandbox.emulators.kube.admission import AdmissionError, admit
 
 from .corpus import INVALID, VALID, Case
 

@@ -9,7 +9,7 @@ import pydantic
 import pytest
 
 from iap_operator.api import IapProtectedServiceStatus, parse_spec
-from iap_operator.emulators.kube.admission import admit
+from iap_sandbox.emulators.kube.admission import admit
 
 from .corpus import Case
 

@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 
 from iap_operator import api
-from iap_operator.emulators.kube.server import KubeEmulatorHandle, serve_kube_emulator
 from iap_operator.resources import crd_path
+from iap_sandbox.emulators.kube.server import KubeEmulatorHandle, serve_kube_emulator
 
 from .corpus import INVALID, Case
 from .test_crd_corpus_admission import expected_after_admission

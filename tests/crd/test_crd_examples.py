@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from iap_operator import api
-from iap_operator.emulators.kube.admission import admit
+from iap_sandbox.emulators.kube.admission import admit
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -10,7 +10,7 @@ import pytest
 
 from iap_operator import api
 from iap_operator.api.durations import parse_duration
-from iap_operator.emulators.kube.admission import admit
+from iap_sandbox.emulators.kube.admission import admit
 
 
 @pytest.mark.parametrize(

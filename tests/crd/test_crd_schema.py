@@ -12,8 +12,8 @@ from celpy import Environment
 
 from iap_operator import api
 from iap_operator.api import patterns
-from iap_operator.emulators.kube.admission import admit
 from iap_operator.resources import crd_path
+from iap_sandbox.emulators.kube.admission import admit
 
 Node = dict[str, Any]
 

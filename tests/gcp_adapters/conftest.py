@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from tests.demo_project import PROJECT, REGION, demo_project
 
-from iap_operator.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
 from iap_operator.engine.identity import Identity
 from iap_operator.engine.ports import Cloud
 from iap_operator.engine.resources import (
@@ -30,6 +29,7 @@ from iap_operator.engine.resources import (
 )
 from iap_operator.gcp.cloud import build_cloud
 from iap_operator.gcp.config import SERVICES, GcpConfig
+from iap_sandbox.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
 
 RUN_SERVICE = "hello"
 

@@ -6,9 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from iap_operator.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
 from iap_operator.engine.errors import CloudError, Fault
 from iap_operator.engine.ports import Cloud
+from iap_sandbox.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
 
 from .conftest import PROJECT, REGION, RUN_SERVICE, SEED, chain, make_cloud, requests_to
 from .test_compute_lifecycle import create_up_to

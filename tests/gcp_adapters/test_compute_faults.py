@@ -10,11 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from iap_operator.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
 from iap_operator.engine.errors import CloudError, Fault
 from iap_operator.engine.ports import Cloud
 from iap_operator.gcp.cloud import build_cloud
 from iap_operator.gcp.config import SERVICES, GcpConfig
+from iap_sandbox.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
 
 from .conftest import MARKS, PROJECT, SEED, CallLog, chain, make_cloud, requests_to
 from .test_compute_lifecycle import create_through

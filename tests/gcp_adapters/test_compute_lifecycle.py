@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from iap_operator.emulators.gcp.testing import EmulatorHandle
 from iap_operator.engine.ports import Cloud
 from iap_operator.engine.resources import Kind, Observed
+from iap_sandbox.emulators.gcp.testing import EmulatorHandle
 
 from .conftest import MARKS, PROJECT, Chain, chain, compute_path, requests_to
 

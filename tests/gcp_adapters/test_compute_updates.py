@@ -8,10 +8,10 @@ import logging
 
 import pytest
 
-from iap_operator.emulators.gcp.testing import EmulatorHandle
 from iap_operator.engine.errors import CloudError, Fault
 from iap_operator.engine.ports import Cloud
 from iap_operator.engine.resources import IapSettings, Key, Kind, Marks, Neg, SslCertificate, TargetHttpsProxy
+from iap_sandbox.emulators.gcp.testing import EmulatorHandle
 
 from .conftest import MARKS, OWNER, PROJECT, REGION, chain, compute_path, requests_to
 from .test_compute_lifecycle import create_through, create_up_to

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from tests.demo_project import NUMBER
 
-from iap_operator.emulators.gcp.testing import EmulatorHandle
 from iap_operator.engine import iam
 from iap_operator.engine.errors import CloudError, Fault
 from iap_operator.engine.ports import Cloud
 from iap_operator.engine.resources import Binding, IamTarget, IamTargetKind, Policy
+from iap_sandbox.emulators.gcp.testing import EmulatorHandle
 
 from .conftest import PROJECT, REGION, RUN_SERVICE, chain, requests_to
 from .test_compute_lifecycle import create_up_to

@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from tests.demo_project import NUMBER
 
-from iap_operator.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
 from iap_operator.engine.errors import CloudError, Fault
 from iap_operator.engine.ports import Cloud
+from iap_sandbox.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
 
 from .conftest import PROJECT, SEED, CallLog, make_cloud, requests_to
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from iap_operator.emulators.gcp.testing import GcpEmulatorThread
+from iap_sandbox.emulators.gcp.testing import GcpEmulatorThread
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from iap_operator.emulators.kube.server import KubeEmulatorHandle, serve_kube_emulator
+from iap_sandbox.emulators.kube.server import KubeEmulatorHandle, serve_kube_emulator
 
 _SCHEMA = {
     "type": "object",

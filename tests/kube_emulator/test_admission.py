@@ -6,8 +6,8 @@ import aiohttp
 import pytest
 import yaml
 
-from iap_operator.emulators.kube.server import serve_kube_emulator
 from iap_operator.resources import crd_path
+from iap_sandbox.emulators.kube.server import serve_kube_emulator
 
 from .conftest import WIDGETS, Api, widget
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from iap_operator.emulators.kube import protobuf
+from iap_sandbox.emulators.kube import protobuf
 
 from .conftest import Api
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import aiohttp
 import kmock
 
-from iap_operator.emulators.kube.emulator import KubeEmulator
-from iap_operator.emulators.kube.server import KubeEmulatorHandle, serve_kube_emulator
+from iap_sandbox.emulators.kube.emulator import KubeEmulator
+from iap_sandbox.emulators.kube.server import KubeEmulatorHandle, serve_kube_emulator
 
 from .conftest import WIDGETS, Api, widget
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from iap_operator.emulators.kube.server import KubeEmulatorHandle
+from iap_sandbox.emulators.kube.server import KubeEmulatorHandle
 
 from .conftest import WIDGETS, Api, widget
 from .polling import eventually

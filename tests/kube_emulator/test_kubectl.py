@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from iap_operator.emulators.kube.server import KubeEmulatorHandle
+from iap_sandbox.emulators.kube.server import KubeEmulatorHandle
 
 from .conftest import WIDGET_CRD
 from .test_crds import thing_crd

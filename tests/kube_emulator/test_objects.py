@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from iap_operator.emulators.kube.server import KubeEmulatorHandle
+from iap_sandbox.emulators.kube.server import KubeEmulatorHandle
 
 from .conftest import WIDGETS, Api, widget
 

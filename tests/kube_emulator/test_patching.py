@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from iap_operator.emulators.kube import patching
+from iap_sandbox.emulators.kube import patching
 
 from .conftest import WIDGETS, Api, widget
 

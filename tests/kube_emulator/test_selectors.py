@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from iap_operator.emulators.kube import selectors
+from iap_sandbox.emulators.kube import selectors
 
 from .conftest import WIDGETS, Api, widget
 

@@ -11,8 +11,8 @@ import aiohttp
 import kubernetes
 import yaml
 
-from iap_operator.emulators.kube.server import KubeEmulatorHandle, write_kubeconfig
 from iap_operator.resources import crd_path
+from iap_sandbox.emulators.kube.server import KubeEmulatorHandle, write_kubeconfig
 
 from .conftest import WIDGET_CRD
 

@@ -6,7 +6,7 @@ import asyncio
 
 import aiohttp
 
-from iap_operator.emulators.kube.server import KubeEmulatorHandle, serve_kube_emulator
+from iap_sandbox.emulators.kube.server import KubeEmulatorHandle, serve_kube_emulator
 
 from .conftest import WIDGET_CRD, WIDGETS, Api, widget
 

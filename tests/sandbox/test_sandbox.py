@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from iap_operator import sandbox
+from iap_sandbox import sandbox
 
 pytestmark = pytest.mark.timeout(120)
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from iap_operator.emulators.kube.server import KubeEmulatorHandle, serve_kube_emulator
 from iap_operator.wiring import kube
 from iap_operator.wiring.kube import KubeClient
 from iap_operator.wiring.leader import Lease, LeaseConfig, hold
+from iap_sandbox.emulators.kube.server import KubeEmulatorHandle, serve_kube_emulator
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -11,7 +11,7 @@ from google.cloud import compute_v1
 from tests.demo_project import PROJECT, REGION, SELF, demo_project
 from tests.gcp_emulator.google_clients import rest_client
 
-from iap_operator.emulators.gcp.testing import GcpEmulatorThread
+from iap_sandbox.emulators.gcp.testing import GcpEmulatorThread
 
 SEED: dict[str, Any] = {
     "projects": [

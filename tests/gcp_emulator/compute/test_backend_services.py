@@ -9,7 +9,7 @@ import pytest
 from google.api_core import exceptions
 from google.cloud import compute_v1
 
-from iap_operator.emulators.gcp.testing import GcpEmulatorThread
+from iap_sandbox.emulators.gcp.testing import GcpEmulatorThread
 
 from .conftest import PROJECT, REGION, SELF, Compute, reason_of
 

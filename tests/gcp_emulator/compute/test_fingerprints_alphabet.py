@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from iap_operator.emulators.gcp.compute.crud import same_fingerprint
+from iap_sandbox.emulators.gcp.compute.crud import same_fingerprint
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from google.api_core import exceptions
 from google.cloud import compute_v1
 from tests.demo_project import NUMBER
 
-from iap_operator.emulators.gcp.testing import GcpEmulatorThread
+from iap_sandbox.emulators.gcp.testing import GcpEmulatorThread
 
 from .conftest import PROJECT, SELF, Compute, reason_of
 

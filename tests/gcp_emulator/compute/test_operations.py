@@ -16,7 +16,7 @@ import requests
 from google.api_core import exceptions
 from google.cloud import compute_v1
 
-from iap_operator.emulators.gcp.testing import GcpEmulatorThread, run_gcp_emulator
+from iap_sandbox.emulators.gcp.testing import GcpEmulatorThread, run_gcp_emulator
 
 from .conftest import PROJECT, REGION, SEED, SELF, Compute, reason_of
 

@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 from google.api_core import exceptions
 from google.cloud import compute_v1
 
-from iap_operator.emulators.gcp.testing import GcpEmulatorThread
+from iap_sandbox.emulators.gcp.testing import GcpEmulatorThread
 
 from .conftest import PROJECT, SELF, Compute, reason_of
 

@@ -1,5 +1,5 @@
 """Conformance: every JSON body the emulator sends during this folder's tests must match the response
-schema of its method in Google's discovery documents (see iap_operator.emulators.gcp.conformance).
+schema of its method in Google's discovery documents (see iap_sandbox.emulators.gcp.conformance).
 
 The session-scoped recorder below collects every response of every test in this folder and checks them
 all at the end; `broad_recorder` gives a single test its own recorder. Other test folders can reuse the
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from iap_operator.emulators.gcp.conformance import ResponseRecorder
+from iap_sandbox.emulators.gcp.conformance import ResponseRecorder
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -10,8 +10,8 @@ from typing import Any
 
 import aiohttp
 
-from iap_operator.emulators.gcp.conformance import ResponseRecorder, default_validator
-from iap_operator.emulators.gcp.testing import run_gcp_emulator
+from iap_sandbox.emulators.gcp.conformance import ResponseRecorder, default_validator
+from iap_sandbox.emulators.gcp.testing import run_gcp_emulator
 
 P, N, R = "demo-project", "123456789012", "us-central1"
 SELF = f"https://www.googleapis.com/compute/v1/projects/{P}"

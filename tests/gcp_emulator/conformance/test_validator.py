@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from iap_operator.emulators.gcp.conformance import DiscoveryValidator, default_validator
+from iap_sandbox.emulators.gcp.conformance import DiscoveryValidator, default_validator
 
 Validator = DiscoveryValidator
 

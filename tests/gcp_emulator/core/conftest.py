@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from iap_operator.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
+from iap_sandbox.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
 
 PROJECT = "demo-project"
 NUMBER = "123456789012"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from iap_operator.emulators.gcp.testing import EmulatorHandle
+from iap_sandbox.emulators.gcp.testing import EmulatorHandle
 
 from .conftest import ADDRESSES, PROJECT
 

@@ -8,7 +8,7 @@ import random
 import aiohttp
 import pytest
 
-from iap_operator.emulators.gcp.testing import EmulatorHandle
+from iap_sandbox.emulators.gcp.testing import EmulatorHandle
 
 from .conftest import ADDRESSES
 

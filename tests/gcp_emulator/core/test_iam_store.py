@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from iap_operator.emulators.gcp.core import GoogleError, Project, Store
-from iap_operator.emulators.gcp.iam import IamPolicies
+from iap_sandbox.emulators.gcp.core import GoogleError, Project, Store
+from iap_sandbox.emulators.gcp.iam import IamPolicies
 
 RESOURCE = "v2/projects/demo-project/locations/us-central1/services/hello"
 INVOKER = {"role": "roles/run.invoker", "members": ["user:ops@example.com"]}

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from iap_operator.emulators.gcp.core import (
+from iap_sandbox.emulators.gcp.core import (
     Clock,
     GoogleError,
     Store,
@@ -18,7 +18,7 @@ from iap_operator.emulators.gcp.core import (
     new_fingerprint,
     new_numeric_id,
 )
-from iap_operator.emulators.gcp.operations import LatencyProfile, Operation, Operations
+from iap_sandbox.emulators.gcp.operations import LatencyProfile, Operation, Operations
 
 
 def test_latency_profile_lookup_and_scale() -> None:

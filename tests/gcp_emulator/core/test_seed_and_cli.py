@@ -12,10 +12,10 @@ import pytest
 import requests
 import yaml
 
-from iap_operator.emulators.gcp.core import GoogleError
-from iap_operator.emulators.gcp.seed import parse_seed, read_seed_file
-from iap_operator.emulators.gcp.testing import GcpEmulatorThread
-from iap_operator.emulators.gcp.world import World
+from iap_sandbox.emulators.gcp.core import GoogleError
+from iap_sandbox.emulators.gcp.seed import parse_seed, read_seed_file
+from iap_sandbox.emulators.gcp.testing import GcpEmulatorThread
+from iap_sandbox.emulators.gcp.world import World
 
 from .conftest import NUMBER, PROJECT, SEED
 

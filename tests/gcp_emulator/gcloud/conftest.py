@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from tests.demo_project import PROJECT, REGION, demo_project
 
-from iap_operator.emulators.gcp.testing import GcpEmulatorThread
+from iap_sandbox.emulators.gcp.testing import GcpEmulatorThread
 
 GCLOUD = shutil.which("gcloud")
 SEED: dict[str, Any] = {"projects": [demo_project(cloudRunServices=[{"name": "hello", "region": REGION}])]}

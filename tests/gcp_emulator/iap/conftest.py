@@ -10,7 +10,7 @@ from tests.demo_project import NUMBER, PROJECT, REGION, demo_project
 from tests.gcp_emulator.google_clients import rest_client
 from tests.gcp_emulator.serverless_neg import create_serverless_neg
 
-from iap_operator.emulators.gcp.testing import GcpEmulatorThread
+from iap_sandbox.emulators.gcp.testing import GcpEmulatorThread
 
 WEB = f"projects/{NUMBER}/iap_web"
 

@@ -7,7 +7,7 @@ from google.api_core import exceptions
 from google.cloud import iap_v1
 from google.iam.v1 import policy_pb2
 
-from iap_operator.emulators.gcp.testing import GcpEmulatorThread
+from iap_sandbox.emulators.gcp.testing import GcpEmulatorThread
 
 from .conftest import REGION, WEB
 

@@ -10,7 +10,7 @@ from google.cloud import resourcemanager_v3
 from tests.demo_project import demo_project
 from tests.gcp_emulator.google_clients import discovery_client, rest_client
 
-from iap_operator.emulators.gcp.testing import GcpEmulatorThread
+from iap_sandbox.emulators.gcp.testing import GcpEmulatorThread
 
 
 @pytest.fixture

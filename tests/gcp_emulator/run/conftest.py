@@ -9,7 +9,7 @@ from google.cloud import run_v2
 from tests.demo_project import PROJECT, REGION, demo_project
 from tests.gcp_emulator.google_clients import rest_client
 
-from iap_operator.emulators.gcp.testing import GcpEmulatorThread
+from iap_sandbox.emulators.gcp.testing import GcpEmulatorThread
 
 HELLO = f"projects/{PROJECT}/locations/{REGION}/services/hello"
 HELLO_PATH = f"v2/{HELLO}"

@@ -12,7 +12,7 @@ from google.iam.v1 import policy_pb2
 from googleapiclient.errors import HttpError
 from tests.gcp_emulator.google_clients import discovery_client
 
-from iap_operator.emulators.gcp.testing import GcpEmulatorThread
+from iap_sandbox.emulators.gcp.testing import GcpEmulatorThread
 
 from .conftest import HELLO, HELLO_PATH, REGION
 

@@ -9,7 +9,7 @@ from google.protobuf import field_mask_pb2
 from tests.gcp_emulator.google_clients import rest_client
 from tests.gcp_emulator.serverless_neg import create_serverless_neg
 
-from iap_operator.emulators.gcp.testing import GcpEmulatorThread
+from iap_sandbox.emulators.gcp.testing import GcpEmulatorThread
 
 from .conftest import HELLO, PROJECT
 

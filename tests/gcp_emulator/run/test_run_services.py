@@ -12,7 +12,7 @@ from google.cloud import run_v2
 from google.protobuf import field_mask_pb2
 from tests.demo_project import NUMBER
 
-from iap_operator.emulators.gcp.testing import GcpEmulatorThread
+from iap_sandbox.emulators.gcp.testing import GcpEmulatorThread
 
 from .conftest import HELLO, HELLO_PATH, REGION
 

@@ -9,7 +9,7 @@ import pytest
 from tests.demo_project import REGION, demo_project
 from tests.gcp_emulator.google_clients import discovery_client
 
-from iap_operator.emulators.gcp.testing import GcpEmulatorThread
+from iap_sandbox.emulators.gcp.testing import GcpEmulatorThread
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import iap_v1, run_v2
 from googleapiclient.errors import HttpError
 
-from iap_operator.emulators.gcp.testing import GcpEmulatorThread
+from iap_sandbox.emulators.gcp.testing import GcpEmulatorThread
 
 IAP_AGENT = "service-123456789012@gcp-sa-iap.iam.gserviceaccount.com"
 IDENTITY_TYPE = "type.googleapis.com/google.api.serviceusage.v1beta1.ServiceIdentity"

@@ -7,8 +7,8 @@ Regional: backendServices (regionBackendServices), networkEndpointGroups, operat
 
 from __future__ import annotations
 
-from iap_operator.emulators.gcp.core import JSON, new_fingerprint
-from iap_operator.emulators.gcp.world import Registry, World
+from iap_sandbox.emulators.gcp.core import JSON, new_fingerprint
+from iap_sandbox.emulators.gcp.world import Registry, World
 
 from .addresses import GlobalAddresses
 from .backend_services import BackendServices, RegionBackendServices

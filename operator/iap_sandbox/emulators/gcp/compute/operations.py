@@ -8,9 +8,9 @@ import time
 
 from aiohttp import web
 
-from iap_operator.emulators.gcp.core import JSON, GoogleError, compute_not_found, json_response, query_int
-from iap_operator.emulators.gcp.operations import Operation
-from iap_operator.emulators.gcp.world import Registry, World
+from iap_sandbox.emulators.gcp.core import JSON, GoogleError, compute_not_found, json_response, query_int
+from iap_sandbox.emulators.gcp.operations import Operation
+from iap_sandbox.emulators.gcp.world import Registry, World
 
 from .links import REGION_RE, Ref, collection_link, collection_path, region_link
 from .listing import order, page, parse_filter

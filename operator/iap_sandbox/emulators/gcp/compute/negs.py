@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from iap_operator.emulators.gcp.core import JSON, invalid
+from iap_sandbox.emulators.gcp.core import JSON, invalid
 
 from .crud import Collection, Scope
 from .links import Ref

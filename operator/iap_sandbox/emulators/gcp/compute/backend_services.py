@@ -6,7 +6,7 @@ import copy
 import hashlib
 from typing import Any
 
-from iap_operator.emulators.gcp.core import JSON, GoogleError, cloud_run_iap_enabled, invalid
+from iap_sandbox.emulators.gcp.core import JSON, GoogleError, cloud_run_iap_enabled, invalid
 
 from .crud import Collection, Scope
 from .links import Ref

@@ -24,12 +24,12 @@ from typing import Any
 import aiohttp
 import yaml
 
-from iap_operator.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
-from iap_operator.emulators.kube.server import KubeEmulatorHandle, serve_kube_emulator
 from iap_operator.gcp.config import SERVICES
 from iap_operator.resources import crd_path
 from iap_operator.wiring.config import Config
 from iap_operator.wiring.main import operate
+from iap_sandbox.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
+from iap_sandbox.emulators.kube.server import KubeEmulatorHandle, serve_kube_emulator
 
 GROUP, VERSION, PLURAL = "iap-operator.dev", "v1alpha1", "iapprotectedservices"
 DEFAULT_PROJECT = "demo-project"

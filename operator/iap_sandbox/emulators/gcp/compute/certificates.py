@@ -12,7 +12,7 @@ import re
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from iap_operator.emulators.gcp.core import JSON, invalid
+from iap_sandbox.emulators.gcp.core import JSON, invalid
 
 from .crud import Collection, Scope
 from .links import Ref

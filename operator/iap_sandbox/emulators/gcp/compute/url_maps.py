@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from iap_operator.emulators.gcp.core import JSON, invalid, is_rfc1035_name
+from iap_sandbox.emulators.gcp.core import JSON, invalid, is_rfc1035_name
 
 from .crud import Collection, Scope
 from .links import Ref

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from iap_operator.emulators.gcp.core import JSON, invalid
+from iap_sandbox.emulators.gcp.core import JSON, invalid
 
 Predicate = Callable[[JSON], bool]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
-from iap_operator.emulators.gcp.core import JSON, invalid
-from iap_operator.emulators.gcp.world import Registry
+from iap_sandbox.emulators.gcp.core import JSON, invalid
+from iap_sandbox.emulators.gcp.world import Registry
 
 from .addresses import EPHEMERAL_RANGE, GlobalAddresses, allocate
 from .crud import Collection, Scope

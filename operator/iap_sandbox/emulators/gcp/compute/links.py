@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from iap_operator.emulators.gcp.core import COMPUTE_PREFIX, SELF_LINK_BASE, invalid
+from iap_sandbox.emulators.gcp.core import COMPUTE_PREFIX, SELF_LINK_BASE, invalid
 
 # Any host, then optional `compute/v1/`, then the resource path.
 _LINK_RE = re.compile(

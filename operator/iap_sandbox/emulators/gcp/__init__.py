@@ -4,7 +4,7 @@ Service-module interface (for `compute`, `run`, `iap`, `serviceusage`, `resource
 =========================================================================================
 
 Registration
-    Each service is a module `iap_operator.emulators.gcp.<name>` (or a subpackage) exposing
+    Each service is a module `iap_sandbox.emulators.gcp.<name>` (or a subpackage) exposing
     ``register(registry: world.Registry, world: world.World) -> None``. `server.build_app` imports every
     name in `server.SERVICE_MODULES` (a missing module is skipped) and calls `register`. In it:
 

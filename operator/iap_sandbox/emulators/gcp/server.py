@@ -23,11 +23,11 @@ log = logging.getLogger(__name__)
 
 # Service modules, each exposing `register(registry, world)`. A module that does not exist yet is skipped.
 SERVICE_MODULES = (
-    "iap_operator.emulators.gcp.compute",
-    "iap_operator.emulators.gcp.run",
-    "iap_operator.emulators.gcp.iap",
-    "iap_operator.emulators.gcp.serviceusage",
-    "iap_operator.emulators.gcp.resourcemanager",
+    "iap_sandbox.emulators.gcp.compute",
+    "iap_sandbox.emulators.gcp.run",
+    "iap_sandbox.emulators.gcp.iap",
+    "iap_sandbox.emulators.gcp.serviceusage",
+    "iap_sandbox.emulators.gcp.resourcemanager",
 )
 
 WORLD = web.AppKey("world", World)  # the app's World

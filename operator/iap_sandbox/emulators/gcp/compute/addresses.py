@@ -6,7 +6,7 @@ import copy
 import ipaddress
 import secrets
 
-from iap_operator.emulators.gcp.core import COMPUTE_PREFIX, JSON, invalid
+from iap_sandbox.emulators.gcp.core import COMPUTE_PREFIX, JSON, invalid
 
 from .crud import Collection, Scope
 from .links import Ref

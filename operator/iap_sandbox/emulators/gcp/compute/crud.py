@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from iap_operator.emulators.gcp.core import (
+from iap_sandbox.emulators.gcp.core import (
     COMPUTE_PREFIX,
     JSON,
     GoogleError,
@@ -40,7 +40,7 @@ from iap_operator.emulators.gcp.core import (
     read_json,
     resource_in_use,
 )
-from iap_operator.emulators.gcp.world import Registry, World
+from iap_sandbox.emulators.gcp.world import Registry, World
 
 from . import operations
 from .links import REGION_RE, Ref, collection_link, collection_path, region_link, require_link

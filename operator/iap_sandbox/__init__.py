@@ -1,0 +1,2 @@
+"""The test world: the embedded Kubernetes and GCP emulators and the sandbox harness (never imported by
+the operator itself)."""
