@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import socket
-import sys
 import time
 from pathlib import Path
 
 import aiohttp
 import pytest
-from tests.e2e.harness import PROJECT, protected, world
+from tests.e2e.harness import protected, world
+from tests.e2e.processes import free_port, start_operator
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def scrape(url: str, within: float = 20) -> str:
@@ -39,23 +30,10 @@ async def scrape(url: str, within: float = 20) -> str:
 async def test_run_command_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     async with world(tmp_path, monkeypatch, start=False) as w:
         port = free_port()
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(tmp_path / "kubeconfig"),
-            "IAP_OPERATOR_ALLOWED_PROJECTS": f"default={PROJECT}",
-            "IAP_OPERATOR_LOG_FORMAT": "json",
-            "POD_ID": "operator-pod-1",
-        }
-        args = [
-            f"--endpoint={s}={w.gcp.url}"
-            for s in ("compute", "run", "iap", "serviceusage", "cloudresourcemanager")
-        ]
-        log = (tmp_path / "operator.log").open("wb")
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "iap_operator", "run", *args,
-            "--anonymous-credentials", f"--metrics-port={port}", "--poll-interval=0.2",
-            "--lease-name=iap-operator-leader", "--lease-namespace=default",
-            env=env, stdout=log, stderr=asyncio.subprocess.STDOUT,
+        operator = await start_operator(
+            w, tmp_path, f"--metrics-port={port}", "--lease-name=iap-operator-leader",
+            "--lease-namespace=default", fast=("--poll-interval=0.2",),
+            env={"IAP_OPERATOR_LOG_FORMAT": "json", "POD_ID": "operator-pod-1"},
         )  # fmt: skip
         try:
             await w.create(protected())
@@ -70,13 +48,9 @@ async def test_run_command_end_to_end(tmp_path: Path, monkeypatch: pytest.Monkey
             assert 'iap_operator_reconciles_total{result="success"}' in text
             assert "iap_operator_resources{" in text
         finally:
-            proc.send_signal(signal.SIGTERM)
-            code = await asyncio.wait_for(proc.wait(), timeout=20)
-            log.close()
+            code = await operator.stop()
         assert code == 0
-        lines = [
-            json.loads(x) for x in (tmp_path / "operator.log").read_text().splitlines() if x.startswith("{")
-        ]
+        lines = [json.loads(x) for x in operator.output().splitlines() if x.startswith("{")]
         assert lines, "JSON log lines expected"
         assert any(line.get("namespace") == "default" and line.get("name") == "hello" for line in lines)
         assert obj["status"]["url"] == "https://hello.example.com"
