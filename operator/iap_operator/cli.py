@@ -27,6 +27,9 @@ class Command:
 
 BUILTIN: dict[str, Command] = {
     "run": Command("iap_operator.wiring.main", "run the operator against a cluster and Google Cloud"),
+    "status": Command(
+        "iap_operator.wiring.status_tree", "one IapProtectedService's Google Cloud resources, as a tree"
+    ),
 }
 
 

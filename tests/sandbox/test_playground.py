@@ -38,8 +38,9 @@ kubectl get iaps
 kubectl get iaps -o wide
 """
 MEMBERS = """\
-kubectl patch iaps hello --type=merge -p '{"spec":{"access":{"members":["user:alice@example.com","user:bob@example.com"]}}}'
-kubectl wait iaps/hello --for=jsonpath='{.status.observedGeneration}'="$(kubectl get iaps hello -o jsonpath='{.metadata.generation}')"
+kubectl patch iaps hello --type=merge -p '{"spec":{"access":{"members":["user:bob@example.com"]}}}'
+G=$(kubectl get iaps hello -o jsonpath='{.metadata.generation}')
+kubectl wait iaps/hello --for=jsonpath='{.status.observedGeneration}'="$G"
 kubectl wait iaps/hello --for=condition=Ready
 BS=$(kubectl get iaps hello -o jsonpath='{.status.backendService.name}')
 gcloud iap web get-iam-policy --resource-type=backend-services --service="$BS"
@@ -172,13 +173,15 @@ async def test_walkthrough_with_kubectl_and_gcloud_then_ctrl_c(tmp_path: Path) -
         table, wide = (await play.sh(LOOK)).split("NAME")[1:]
         assert re.search(r"READY\s+REASON\s+MODE\s+ADDRESS\s+URL\s+AGE\s*\n", table)
         assert "MESSAGE" not in table
-        assert re.search(r"\nhello\s+True\s+UpToDate\s+LoadBalancer\s+\d+\.\d+\.\d+\.\d+\s+https://hello", table)
+        assert re.search(
+            r"\nhello\s+True\s+UpToDate\s+LoadBalancer\s+\d+\.\d+\.\d+\.\d+\s+https://hello", table
+        )
         assert "AGE   MESSAGE" in wide
         assert "the Cloud Run service is reachable only through IAP" in wide
 
         policy = await play.sh(MEMBERS)
         assert "user:bob@example.com" in policy
-        assert "group:hello-users@example.com" not in policy  # removed from the spec: revoked
+        assert "user:alice@example.com" not in policy  # removed from the spec: revoked
 
         await play.sh(BREAK)
         async with play.watching(WATCH_REPAIR) as events:

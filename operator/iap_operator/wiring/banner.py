@@ -15,7 +15,7 @@ import google.auth.exceptions
 from google.auth.credentials import Credentials
 
 from iap_operator.gcp.clients import credentials_for
-from iap_operator.gcp.config import SERVICES
+from iap_operator.gcp.config import SERVICES, GcpConfig
 from iap_operator.version import operator_version
 from iap_operator.wiring import kube
 from iap_operator.wiring.config import Config
@@ -23,22 +23,22 @@ from iap_operator.wiring.config import Config
 log = logging.getLogger("iap_operator.startup")
 
 MISSING_CREDENTIALS = (
-    "iap-operator run: no Google credentials found. On GKE, use Workload Identity (annotate the "
+    "no Google credentials found. On GKE, use Workload Identity (annotate the "
     "operator's ServiceAccount with iam.gke.io/gcp-service-account); elsewhere set "
     "GOOGLE_APPLICATION_CREDENTIALS=/path/to/key.json or run `gcloud auth application-default login`; "
     "against emulators pass --anonymous-credentials (with --endpoint SERVICE=URL)."
 )
 
 
-def check_credentials(config: Config) -> str:
-    """How the operator authenticates to Google, in words; SystemExit (one line) when it cannot."""
-    if config.anonymous:
+def check_credentials(gcp: GcpConfig, command: str = "run") -> str:
+    """How `iap-operator COMMAND` authenticates to Google, in words; SystemExit (one line) when it cannot."""
+    if gcp.anonymous:
         return "anonymous (--anonymous-credentials: emulators only)"
     try:
-        credentials = credentials_for(config.gcp())
+        credentials = credentials_for(gcp)
     except google.auth.exceptions.DefaultCredentialsError as exc:
         detail = " ".join(str(exc).split())
-        raise SystemExit(f"{MISSING_CREDENTIALS} ({detail})") from None
+        raise SystemExit(f"iap-operator {command}: {MISSING_CREDENTIALS} ({detail})") from None
     return describe(credentials)
 
 
@@ -114,7 +114,7 @@ def settings(config: Config, credentials: str, cluster: str) -> list[tuple[str, 
 
 def announce(config: Config) -> None:
     """Refuse to start without Google credentials (one clear line), then log the banner."""
-    credentials = check_credentials(config)
+    credentials = check_credentials(config.gcp())
     rows = settings(config, credentials, _cluster())
     width = max(len(label) for label, _ in rows) + 2
     log.info("iap-operator %s starting", operator_version())

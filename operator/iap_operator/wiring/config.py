@@ -92,7 +92,7 @@ def _not_negative(kind: Callable[[str], float]) -> Callable[[str], Any]:
     return convert
 
 
-class _Parser(argparse.ArgumentParser):
+class FlagParser(argparse.ArgumentParser):
     """argparse whose flags state their default and environment variable in `--help`."""
 
     def flag(
@@ -123,6 +123,30 @@ class _Parser(argparse.ArgumentParser):
         self.add_argument(name, *aliases, default=value, help=text, **kwargs)
 
 
+def add_google_flags(p: FlagParser) -> None:
+    """How a command reaches Google: --endpoint per API, --anonymous-credentials (run, status)."""
+    p.add_argument(
+        "--endpoint", action="append", default=[], metavar="SERVICE=URL",
+        help=f"send one API's calls to URL (an emulator, Private Service Connect); SERVICE is one of "
+        f"{', '.join(SERVICES)}; repeatable (default: Google's; env {env_name('ENDPOINT_<SERVICE>')}=URL)",
+    )  # fmt: skip
+    p.flag(
+        "--anonymous-credentials", env="ANONYMOUS_CREDENTIALS", action="store_true", kind=_boolean,
+        default=False, shown="off", help="call Google APIs without credentials (emulators only)",
+    )  # fmt: skip
+
+
+def endpoints(p: argparse.ArgumentParser, flags: Sequence[str]) -> dict[str, str]:
+    """IAP_OPERATOR_ENDPOINT_<SERVICE> variables, overridden by --endpoint SERVICE=URL flags."""
+    found = {s: url for s in SERVICES if (url := _env(f"ENDPOINT_{s.upper()}"))}
+    for item in flags:
+        service, sep, url = item.partition("=")
+        if not sep or service not in SERVICES:
+            p.error(f"--endpoint {item!r}: expected SERVICE=URL with SERVICE one of {', '.join(SERVICES)}")
+        found[service] = url
+    return found
+
+
 EPILOG = f"""\
 Every flag reads the environment variable its help names; a flag on the command line wins, and an
 empty variable counts as unset. POD_ID names this instance (the Lease holder, kopf's identity;
@@ -137,7 +161,7 @@ emulators: --anonymous-credentials with --endpoint SERVICE=URL for each of {", "
 
 def build_parser() -> argparse.ArgumentParser:
     """The flags of `iap-operator run`; each has help, a default and an IAP_OPERATOR_* variable."""
-    p = _Parser(
+    p = FlagParser(
         prog="iap-operator run",
         description="Run the IapProtectedService operator against a cluster and Google Cloud.",
         epilog=EPILOG,
@@ -148,11 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"watch this namespace or kopf pattern (team-*, !kube-system); repeatable (default: all "
         f"namespaces; env {env_name('NAMESPACES')}, comma-separated)",
     )  # fmt: skip
-    p.add_argument(
-        "--endpoint", action="append", default=[], metavar="SERVICE=URL",
-        help=f"send one API's calls to URL (an emulator, Private Service Connect); SERVICE is one of "
-        f"{', '.join(SERVICES)}; repeatable (default: Google's; env {env_name('ENDPOINT_<SERVICE>')}=URL)",
-    )  # fmt: skip
+    add_google_flags(p)
     p.flag(
         "--default-project", env="DEFAULT_PROJECT", metavar="PROJECT",
         help="Google Cloud project of resources without spec.projectId",
@@ -161,10 +181,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--allowed-projects", env="ALLOWED_PROJECTS", default="", shown="no rules", metavar="RULES",
         help="which namespace may use which projects: NAMESPACE=PROJECT[,PROJECT][;...] with * globs; "
         "a namespace without a rule may use only the default project",
-    )  # fmt: skip
-    p.flag(
-        "--anonymous-credentials", env="ANONYMOUS_CREDENTIALS", action="store_true", kind=_boolean,
-        default=False, shown="off", help="call Google APIs without credentials (emulators only)",
     )  # fmt: skip
     p.flag(
         "--workers",
@@ -242,17 +258,11 @@ def parse_args(argv: Sequence[str]) -> Config:
     p = build_parser()
     a = p.parse_args(list(argv))
     env_namespaces = [n.strip() for n in (_env("NAMESPACES") or "").split(",") if n.strip()]
-    endpoints = {s: url for s in SERVICES if (url := _env(f"ENDPOINT_{s.upper()}"))}
-    for item in a.endpoint:
-        service, sep, url = item.partition("=")
-        if not sep or service not in SERVICES:
-            p.error(f"--endpoint {item!r}: expected SERVICE=URL with SERVICE one of {', '.join(SERVICES)}")
-        endpoints[service] = url
     return Config(
         namespaces=tuple(a.namespace or env_namespaces),
         default_project=a.default_project,
         allowed_projects=a.allowed_projects,
-        endpoints=endpoints,
+        endpoints=endpoints(p, a.endpoint),
         anonymous=a.anonymous_credentials,
         workers=a.workers,
         gcp_threads=a.gcp_threads,
