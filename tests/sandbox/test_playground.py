@@ -49,6 +49,7 @@ BREAK = """\
 BS=$(kubectl get iaps hello -o jsonpath='{.status.backendService.name}')
 gcloud compute backend-services update "$BS" --global --iap=disabled
 """
+STATUS = ".venv/bin/iap-operator status hello"
 REPAIR_NOW = """\
 kubectl annotate iaps/hello reconcile.iap-operator.dev/requested-at="$(date -u +%FT%TZ)" --overwrite
 """
@@ -80,7 +81,7 @@ ABANDON = """\
 kubectl delete iaps wiki
 gcloud compute forwarding-rules list --global --filter='name~wiki' --format='value(name)'
 """
-BLOCKS = (LOOK, MEMBERS, BREAK, REPAIR_NOW, WATCH_REPAIR, REPAIRED, YOURS, DELETE, ABANDON)
+BLOCKS = (LOOK, MEMBERS, BREAK, STATUS, REPAIR_NOW, WATCH_REPAIR, REPAIRED, YOURS, DELETE, ABANDON)
 
 
 def test_the_readme_holds_these_walkthroughs_verbatim() -> None:
@@ -145,7 +146,7 @@ async def playground(tmp_path: Path) -> AsyncIterator[Playground]:
     errors = (tmp_path / "stderr.txt").open("wb")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "iap_operator", "sandbox", "-f", str(REPO / "examples"), "--live",
-        "--dir", str(tmp_path / "sandbox"),
+        "--dir", str(tmp_path / "sandbox"), "--resync", "3600",  # only the walkthrough repairs drift
         stdout=asyncio.subprocess.PIPE, stderr=errors, cwd=tmp_path,
     )  # fmt: skip
     try:
@@ -184,6 +185,10 @@ async def test_walkthrough_with_kubectl_and_gcloud_then_ctrl_c(tmp_path: Path) -
         assert "user:alice@example.com" not in policy  # removed from the spec: revoked
 
         await play.sh(BREAK)
+        # env.sh: the two exports, and the variables that point `iap-operator status` at the emulator
+        command = STATUS.replace(".venv/bin/iap-operator", str(Path(sys.executable).parent / "iap-operator"))
+        trace = await play.sh(f"source {tmp_path / 'sandbox' / 'env.sh'}\n{command}")
+        assert re.search(r"BackendService \S+\s+DRIFT\s+IAP OFF", trace), trace
         async with play.watching(WATCH_REPAIR) as events:
             await play.sh(REPAIR_NOW)
             await until_line(events, r"DriftRepaired")
