@@ -3,6 +3,7 @@ valid for the Kubernetes schemas, tagged with the package version, installable o
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -90,7 +91,8 @@ def test_the_documented_patch_sets_the_google_service_account(repo: Path) -> Non
 def overlay(tmp_path: Path, repo: Path, body: str) -> Path:
     folder = tmp_path / "overlay"
     folder.mkdir()
-    (folder / "kustomization.yaml").write_text(body.replace("DEPLOY", str(repo / "deploy")))
+    deploy = os.path.relpath(repo / "deploy", folder)  # kustomize takes relative paths only
+    (folder / "kustomization.yaml").write_text(body.replace("DEPLOY", deploy))
     return folder
 
 
