@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from tests.e2e.harness import NUMBER, PROJECT, REGION, World, protected, seed
+from tests.e2e.harness import GROUP, NUMBER, PLURAL, PROJECT, REGION, VERSION, World, protected, seed
 
 from iap_sandbox.emulators.gcp.conformance import DiscoveryMethod, default_validator
 from iap_sandbox.sandbox import emulators
@@ -96,7 +96,8 @@ async def reconcile_now(w: World, name: str) -> None:
     """What `kubectl annotate ... reconcile.iap-operator.dev/requested-at=...` does."""
     body = {"metadata": {"annotations": {"reconcile.iap-operator.dev/requested-at": str(len(w.writes()))}}}
     headers = {"Content-Type": "application/merge-patch+json"}
-    async with w.session.patch(w._path(name), json=body, headers=headers) as resp:
+    url = f"{w.kube_url}/apis/{GROUP}/{VERSION}/namespaces/default/{PLURAL}/{name}"
+    async with w.session.patch(url, json=body, headers=headers) as resp:
         assert resp.status == 200, await resp.text()
 
 

@@ -142,3 +142,13 @@ def test_banner_names_what_the_operator_touches_and_no_secret(
         assert expected in text, expected
     assert "hunter2" not in text
     assert "user:" not in text
+
+
+def test_the_operations_guide_lists_every_flag_and_variable() -> None:
+    docs = (REPO / "docs" / "operations.md").read_text()
+    table = docs.split("## Configuration: the `iap-operator run` contract", 1)[1].split("\n## ", 1)[0]
+    for action in flags():
+        assert f"`{action.option_strings[0]}" in table, action.option_strings[0]
+        match = re.search(r"env (IAP_OPERATOR_[A-Z_<>]+)", " ".join((action.help or "").split()))
+        assert match, action.option_strings[0]
+        assert f"`{match.group(1)}`" in table, match.group(1)
