@@ -4,6 +4,7 @@ valid for the Kubernetes schemas, tagged with the package version, installable o
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -19,7 +20,10 @@ from iap_operator.wiring.config import parse_args
 from .conftest import Render
 from .manifests import find, operator_container, resolved_env
 
-pytestmark = pytest.mark.kubectl
+pytestmark = [
+    pytest.mark.kubectl,
+    pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (its kustomize) is not installed"),
+]
 
 K8S_VERSIONS = ("1.31.0", kubernetes_validate.latest_version())
 PLACEHOLDER = "iap-operator@PROJECT_ID.iam.gserviceaccount.com"
