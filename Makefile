@@ -12,13 +12,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## Runs the operator against the embedded Kubernetes and GCP emulators with examples/ applied.
+## The live playground: the operator on the embedded Kubernetes and GCP emulators with examples/
+## applied, until Ctrl-C (it prints the two export lines that point kubectl and gcloud at it).
 run: $(STAMP)
-	$(BIN)/iap-operator sandbox -f examples/ $(ARGS)
+	$(BIN)/iap-operator sandbox -f examples/ --live $(ARGS)
 
 ## Lint, type-check, layer contracts, then the whole test suite.
 test: $(STAMP) lint
 	$(BIN)/python -m pytest $(ARGS)
+
+.PHONY: release-manifest
+## Writes the version (pyproject.toml) into the image tags and renders deploy/release/install.yaml.
+release-manifest: $(STAMP)
+	$(BIN)/python deploy/release/render.py
 
 .PHONY: bench
 ## The apply-to-Ready benchmark (bench/README.md); writes bench/results.json. ARGS="--runs 3" etc.

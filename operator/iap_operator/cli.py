@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
+from iap_operator.version import operator_version
+
 ENTRY_POINT_GROUP = "iap_operator.commands"
 EMULATOR_PACKAGES = frozenset({"kmock", "celpy", "jsonschema"})
 
@@ -25,6 +27,9 @@ class Command:
 
 BUILTIN: dict[str, Command] = {
     "run": Command("iap_operator.wiring.main", "run the operator against a cluster and Google Cloud"),
+    "status": Command(
+        "iap_operator.wiring.status_tree", "one IapProtectedService's Google Cloud resources, as a tree"
+    ),
 }
 
 
@@ -38,8 +43,9 @@ def commands() -> dict[str, Command]:
 
 
 def _usage(known: dict[str, Command]) -> str:
-    lines = ["usage: iap-operator COMMAND [ARGS...]", "", "commands:"]
+    lines = ["usage: iap-operator [--version] COMMAND [ARGS...]", "", "commands:"]
     lines += [f"  {name:<14} {command.summary}" for name, command in known.items()]
+    lines += ["", "`iap-operator COMMAND --help` lists a command's flags."]
     return "\n".join(lines)
 
 
@@ -48,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     known = commands()
     if not args or args[0] in {"-h", "--help"}:
         print(_usage(known))
+        return 0
+    if args[0] in {"-V", "--version"}:
+        print(f"iap-operator {operator_version()}")
         return 0
     name, rest = args[0], args[1:]
     if name not in known:

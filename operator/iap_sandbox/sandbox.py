@@ -1,35 +1,47 @@
 """`iap-operator sandbox`: the real operator on the embedded Kubernetes and GCP emulators, in one process.
 
-Installs the CRD, applies the manifests given with -f, seeds GCP, runs the operator, shows the conditions
-converge live, prints the final status and the GCP resources created; with --delete, deletes everything and
-reports what remains.
+Installs the CRD, applies the manifests given with -f, seeds GCP with the projects and Cloud Run services
+they name, runs the operator and shows a live table (NAME READY REASON ADDRESS URL AGE, and the latest
+Event). It writes a kubeconfig and a gcloud configuration directory and prints the two `export` lines
+that point kubectl and gcloud at it.
+
+With --live it keeps running until Ctrl-C: apply, edit and delete resources with kubectl, break things
+with gcloud and watch the operator react. Without it, it stops once every resource is Ready (or at
+--timeout), prints what the operator built and, with --delete, deletes everything and reports what is
+left; --json FILE writes the machine-readable report.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
+import logging
 import os
+import signal
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import aiohttp
 import yaml
 
 from iap_operator.gcp.config import SERVICES
 from iap_operator.resources import crd_path
+from iap_operator.wiring import banner, logs
 from iap_operator.wiring.config import Config
 from iap_operator.wiring.main import operate
+from iap_sandbox.access import exports, status_variables, write_env, write_gcloud_config
+from iap_sandbox.board import Board, describe, is_ready
 from iap_sandbox.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
 from iap_sandbox.emulators.kube.server import KubeEmulatorHandle, serve_kube_emulator
+from iap_sandbox.live import Display, Follower, Seeder
 
 GROUP, VERSION, PLURAL = "iap-operator.dev", "v1alpha1", "iapprotectedservices"
 DEFAULT_PROJECT = "demo-project"
@@ -111,29 +123,6 @@ class Kube:
             pass
 
 
-def _conditions_line(obj: Mapping[str, Any]) -> str:
-    meta, status = obj["metadata"], obj.get("status") or {}
-    conds = {c["type"]: c for c in status.get("conditions") or []}
-    ready = conds.get("Ready", {})
-    steps = " ".join(
-        f"{t}={'✓' if c['status'] == 'True' else '✗' if c['status'] == 'False' else '?'}"
-        for t, c in conds.items()
-        if t not in {"Ready", "Reconciling", "Stalled", "ConfigurationWarning"}
-    )
-    return (
-        f"{meta['namespace']}/{meta['name']}: Ready={ready.get('status', '-')} "
-        f"({ready.get('reason', '')}) {steps}  {ready.get('message', '')}"
-    )
-
-
-def _is_ready(obj: Mapping[str, Any]) -> bool:
-    status = obj.get("status") or {}
-    fresh = status.get("observedGeneration") == obj["metadata"].get("generation")
-    return fresh and any(
-        c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or []
-    )
-
-
 def _ours(state: Mapping[str, Any]) -> dict[str, Any]:
     """Compute resources that carry the operator's ownership marks."""
     return {
@@ -204,84 +193,235 @@ async def operator_thread(config: Config) -> AsyncIterator[None]:
         await asyncio.to_thread(thread.join, 30)
 
 
-async def sandbox(args: argparse.Namespace) -> int:
-    manifests = load_manifests(args.file)
-    seed = yaml.safe_load(Path(args.seed).read_text()) if args.seed else default_seed(manifests)  # noqa: ASYNC240
-    crs = [d for d in manifests if d.get("kind") == "IapProtectedService"]
-    exit_code = 0
-    report: dict[str, Any] = {}
-    settings = {"compute.managedCertificateSeconds": args.certificate_seconds}
-    kubeconfig = Path(tempfile.mkdtemp(prefix="iap-sandbox-")) / "kubeconfig"
-    async with (
-        emulators(kubeconfig, seed, latency=args.latency, settings=settings) as emu,
-        aiohttp.ClientSession() as session,
-    ):
-        gcp, kube_server = emu.gcp, emu.kube
-        os.environ["KUBECONFIG"] = str(kubeconfig)
-        print(f"Kubernetes API emulator: {kube_server.url}\nGCP emulator:            {gcp.url}")
-        kube = Kube(session, kube_server.url)
-        await _existing_backend_services(session, gcp, crs)
-        for ns in {(d.get("metadata") or {}).get("namespace") or "default" for d in manifests}:
+# --- the session ---------------------------------------------------------------------------------------
+
+
+def default_directory(live: bool) -> Path:
+    """--live: one well-known folder, so the exports stay valid across restarts; else a fresh one."""
+    if live:
+        return Path(tempfile.gettempdir()) / "iap-operator-sandbox"
+    return Path(tempfile.mkdtemp(prefix="iap-sandbox-"))
+
+
+@contextlib.contextmanager
+def operator_log(path: Path, verbose: bool) -> Iterator[None]:
+    """The operator's (and kopf's) log goes to `path`, secrets redacted, not to the terminal."""
+    root = logging.getLogger()
+    level = root.level
+    with path.open("a", encoding="utf-8") as stream:
+        handler = logs.configure_logging("text", logging.DEBUG if verbose else logging.INFO, stream)
+        logging.captureWarnings(True)
+        try:
+            yield
+        finally:
+            logging.captureWarnings(False)
+            root.removeHandler(handler)
+            root.setLevel(level)
+
+
+class Session:
+    """One sandbox run: what it applied, what failed, and how it reports."""
+
+    def __init__(self, args: argparse.Namespace, out: TextIO) -> None:
+        self.args = args
+        self.display = Display(out)
+        self.stop = asyncio.Event()  # Ctrl-C, SIGTERM
+        self.failures: list[str] = []
+        self.report: dict[str, Any] = {}
+        self.directory = Path(args.dir) if args.dir else default_directory(args.live)
+
+    async def apply(self, kube: Kube, manifests: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Create every object (Secrets first); the `namespace/name` of each IapProtectedService."""
+        for ns in sorted({(d.get("metadata") or {}).get("namespace") or "default" for d in manifests}):
             await kube.ensure_namespace(ns)
-        applied: list[tuple[str, str]] = []
-        for doc in sorted(manifests, key=lambda d: d.get("kind") != "Secret"):  # Secrets first
+        applied: list[str] = []
+        for doc in sorted(manifests, key=lambda d: d.get("kind") != "Secret"):
             meta = doc.get("metadata") or {}
+            where = f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
             error = await kube.apply(doc)
-            where = f"{doc.get('kind')} {meta.get('namespace') or 'default'}/{meta.get('name')}"
             if error:
-                print(f"REJECTED {where}: {error}")
-                exit_code = 1
-            else:
-                print(f"applied  {where}")
-                if doc.get("kind") == "IapProtectedService":
-                    applied.append((meta.get("namespace") or "default", str(meta.get("name"))))
-        config = emu.config(
+                self.display.note(f"REJECTED {doc.get('kind')} {where}: {error}")
+                self.failures.append(f"{doc.get('kind')} {where} rejected")
+                continue
+            self.display.note(f"applied  {doc.get('kind')} {where}")
+            if doc.get("kind") == "IapProtectedService":
+                applied.append(where)
+        return applied
+
+    async def until_stopped(self, task: asyncio.Task[None]) -> None:
+        """Until `task` ends or Ctrl-C; the task's failure is raised, not swallowed."""
+        stopper = asyncio.create_task(self.stop.wait())
+        try:
+            await asyncio.wait({stopper, task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def converge(self, follower: Follower, wanted: Sequence[str]) -> None:
+        """The live table until every applied resource is Ready; a timeout says on what."""
+        board = follower.board
+
+        def done(b: Board) -> bool:
+            return all(k in b.objects and is_ready(b.objects[k]) for k in wanted)
+
+        timeout = self.args.timeout
+        try:
+            async with asyncio.timeout(timeout):
+                await self.until_stopped(asyncio.create_task(follower.run(done)))
+        except TimeoutError:
+            late = [k for k in wanted if not (k in board.objects and is_ready(board.objects[k]))]
+            self.display.note(
+                f"\ntimed out after {timeout:g}s (--timeout) waiting for Ready: "
+                f"{len(late)} of {len(wanted)} not Ready"
+            )
+            for key in late:
+                self.display.note("  " + (describe(board.objects[key]) if key in board.objects else key))
+            self.display.note(f"the operator's log: {self.directory / 'operator.log'}")
+            self.failures.append(f"timed out after {timeout:g}s waiting for Ready")
+        else:
+            if not self.stop.is_set():
+                self.display.table(board, full=True)
+
+    async def delete_all(
+        self, kube: Kube, gcp: EmulatorHandle, wanted: Sequence[str], objects: Sequence[Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        """Delete every applied resource; report what is left in GCP (Abandon keeps its resources)."""
+        for key in wanted:
+            ns, name = key.split("/", 1)
+            await kube.delete(ns, name)
+        try:
+            async with asyncio.timeout(self.args.timeout):
+                await _wait_gone(kube)
+        except TimeoutError:
+            left = ", ".join(
+                f"{o['metadata']['namespace']}/{o['metadata']['name']}" for o in await kube.list_crs()
+            )
+            self.display.note(
+                f"timed out after {self.args.timeout:g}s (--timeout) waiting for deletion of {left}"
+            )
+            self.failures.append("timed out waiting for deletion")
+        after = gcp.state()
+        abandoned = {
+            o["metadata"]["uid"] for o in objects if (o.get("spec") or {}).get("deletionPolicy") == "Abandon"
+        }
+        kept = {p for p, r in _ours(after).items() if any(uid in json.dumps(r) for uid in abandoned)}
+        left_behind = sorted(p for p in _ours(after) if p not in kept)
+        self.display.note(
+            f"\nAfter delete: {len(kept)} resource(s) kept by deletionPolicy: Abandon, "
+            f"{len(left_behind)} left behind"
+        )
+        if left_behind:
+            self.display.note("\n".join(f"  {path}" for path in left_behind))
+            self.failures.append(f"{len(left_behind)} GCP resource(s) left behind")
+        return after
+
+    def operator_config(self, emu: Emulators) -> Config:
+        args = self.args
+        return emu.config(
             default_project=DEFAULT_PROJECT,
             allowed_projects="*=*",
             poll_interval=args.poll_interval,
             missing_retry=args.poll_interval,
             backoff_base=0.2,
             backoff_max=5.0,
+            resync_override=args.resync,
+            resync_tick=min(5.0, args.resync),
         )
-        async with operator_thread(config):
-            objects = await _watch(kube, applied, args.timeout)
-            report["resources"] = objects
-            print("\nFinal status:")
-            for obj in objects:
-                print(json.dumps({"name": obj["metadata"]["name"], "status": obj.get("status")}, indent=2))
-            if not crs or not all(_is_ready(o) for o in objects) or len(objects) != len(applied):
-                exit_code = 1
-            state = gcp.state()
-            report["gcp"] = state
-            print("\nGCP resources created by the operator:")
-            for path in sorted(_ours(state)):
-                print(f"  {path}")
-            if args.delete:
-                for ns, name in applied:
-                    await kube.delete(ns, name)
-                await _wait_gone(kube, args.timeout)
-                after = gcp.state()
-                report["after_delete"] = after
-                abandoned = {
-                    o["metadata"]["uid"]
-                    for o in objects
-                    if (o.get("spec") or {}).get("deletionPolicy") == "Abandon"
-                }
-                kept = {p for p, r in _ours(after).items() if any(uid in json.dumps(r) for uid in abandoned)}
-                left = {p: r for p, r in _ours(after).items() if p not in kept}
-                print(
-                    f"\nAfter delete: {len(kept)} resource(s) kept by deletionPolicy: Abandon, "
-                    f"{len(left)} left behind"
+
+    def finish(self, any_resource: bool) -> int:
+        """Write --json, say how it ended; 0 only when everything applied became Ready (and was cleaned)."""
+        out = self.display.out
+        if self.args.json:
+            Path(self.args.json).write_text(json.dumps(self.report, indent=2, default=str))
+            print(f"\nwrote {self.args.json}", file=out)
+        if self.args.live:
+            print("stopped", file=out)
+            return 0
+        if not any_resource:
+            self.failures.append("no IapProtectedService was applied")
+        if self.stop.is_set():
+            self.failures.append("interrupted")
+        print("\nresult:", f"FAILED ({'; '.join(self.failures)})" if self.failures else "OK", file=out)
+        return 1 if self.failures else 0
+
+    def handoff(self, lines: Sequence[str]) -> None:
+        """What to type in another terminal."""
+        self.display.note(
+            "\nIn another terminal:\n  "
+            + "\n  ".join(lines)
+            + f"\n(or: source {self.directory / 'env.sh'}, which also points `iap-operator status` here)"
+            "\nthen use kubectl and gcloud as on a real cluster: the README's walkthroughs start there."
+            "\nCtrl-C stops everything.\n"
+        )
+
+
+async def sandbox(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    run = Session(args, out or sys.stdout)
+    manifests = load_manifests(args.file)
+    seed = yaml.safe_load(Path(args.seed).read_text()) if args.seed else default_seed(manifests)  # noqa: ASYNC240
+    crs = [d for d in manifests if d.get("kind") == "IapProtectedService"]
+    directory = run.directory
+    directory.mkdir(parents=True, exist_ok=True)
+    kubeconfig, log_path = directory / "kubeconfig", directory / "operator.log"
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, run.stop.set)
+    settings = {"compute.managedCertificateSeconds": args.certificate_seconds}
+    try:
+        with operator_log(log_path, args.verbose):
+            async with (
+                emulators(kubeconfig, seed, latency=args.latency, settings=settings) as emu,
+                aiohttp.ClientSession() as session,
+            ):
+                gcp = emu.gcp
+                os.environ["KUBECONFIG"] = str(kubeconfig)
+                project = next((p["projectId"] for p in seed.get("projects") or []), DEFAULT_PROJECT)
+                lines = exports(kubeconfig, write_gcloud_config(directory / "gcloud", gcp.url, project))
+                write_env(directory / "env.sh", lines, status_variables(gcp.url))
+                run.display.note(
+                    f"Kubernetes API emulator  {emu.kube.url}\nGCP emulator             {gcp.url}\n"
+                    f"operator log             {log_path}\n"
                 )
-                for path in sorted(left):
-                    print(f"  {path}")
-                exit_code = exit_code or (1 if left else 0)
-        report["requests"] = gcp.requests()
-        if args.json:
-            Path(args.json).write_text(json.dumps(report, indent=2, default=str))  # noqa: ASYNC240
-            print(f"\nwrote {args.json}")
-    print("\nresult:", "OK" if exit_code == 0 else "FAILED")
-    return exit_code
+                kube = Kube(session, emu.kube.url)
+                await _existing_backend_services(session, gcp, crs)
+                wanted = await run.apply(kube, manifests)
+                config = run.operator_config(emu)
+                banner.announce(config)  # into the operator log, as `iap-operator run` starts
+                follower = Follower(
+                    session, emu.kube.url, run.display, Seeder(gcp, seed, run.display, enabled=not args.seed)
+                )
+                async with operator_thread(config):
+                    if args.live:
+                        run.handoff(lines)
+                        await run.until_stopped(asyncio.create_task(follower.run()))
+                        run.display.note("\nstopping: the operator, then both emulators")
+                    else:
+                        await run.converge(follower, wanted)
+                        objects = [follower.board.objects[k] for k in wanted if k in follower.board.objects]
+                        run.report["resources"] = objects
+                        run.report["gcp"] = gcp.state()
+                        run.display.note(_built(run.report["gcp"]))
+                        if args.delete and not run.stop.is_set():
+                            run.report["after_delete"] = await run.delete_all(kube, gcp, wanted, objects)
+                run.report["requests"] = gcp.requests()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    return run.finish(bool(crs))
+
+
+def _built(state: Mapping[str, Any]) -> str:
+    """One line: how many resources of each kind the operator created (the paths are in --json)."""
+    kinds = collections.Counter(path.split("/")[-2] for path in _ours(state))
+    each = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+    return f"\nGCP resources the operator created: {sum(kinds.values())}" + (f" ({each})" if each else "")
+
+
+async def _wait_gone(kube: Kube) -> None:
+    while await kube.list_crs():  # noqa: ASYNC110 - a REST display loop; polling is the point
+        await asyncio.sleep(0.2)
 
 
 async def _existing_backend_services(
@@ -314,57 +454,64 @@ async def _existing_backend_services(
             pass
 
 
-async def _watch(kube: Kube, applied: list[tuple[str, str]], seconds: float) -> list[dict[str, Any]]:
-    """Print each change of conditions until every applied resource is Ready (or the timeout)."""
-    deadline = time.monotonic() + seconds
-    last: dict[str, str] = {}
-    wanted = {f"{ns}/{name}" for ns, name in applied}
-    objects: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        objects = [
-            o
-            for o in await kube.list_crs()
-            if f"{o['metadata']['namespace']}/{o['metadata']['name']}" in wanted
-        ]
-        for obj in objects:
-            key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
-            line = _conditions_line(obj)
-            if last.get(key) != line:
-                print(f"[{time.strftime('%H:%M:%S')}] {line}")
-                last[key] = line
-        if len(objects) == len(wanted) and all(_is_ready(o) for o in objects):
-            break
-        await asyncio.sleep(0.2)
-    return objects
-
-
-async def _wait_gone(kube: Kube, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:  # a display loop over REST: polling is the point
-        if not await kube.list_crs():
-            return
-        await asyncio.sleep(0.2)
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="iap-operator sandbox", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "-f", "--file", action="append", default=None, metavar="PATH",
+        help="manifest file or folder to apply; repeatable (default: examples/)",
+    )  # fmt: skip
+    p.add_argument(
+        "--live", action="store_true",
+        help="keep running until Ctrl-C, a playground for kubectl and gcloud (default: stop once Ready)",
+    )  # fmt: skip
+    p.add_argument(
+        "--dir", metavar="DIR",
+        help="where the kubeconfig, the gcloud configuration, env.sh and the operator log go (default: "
+        f"{default_directory(True)} with --live, else a new temporary folder)",
+    )  # fmt: skip
+    p.add_argument(
+        "--seed", metavar="FILE",
+        help="GCP emulator seed file (default: the projects and Cloud Run services the resources name, "
+        "including resources applied later)",
+    )  # fmt: skip
+    p.add_argument(
+        "--delete", action="store_true",
+        help="once Ready, delete every applied resource and report what is left in GCP (default: off)",
+    )  # fmt: skip
+    p.add_argument(
+        "--json", metavar="FILE",
+        help="write the machine-readable report {resources, gcp, requests, after_delete} here "
+        "(default: none)",
+    )  # fmt: skip
+    p.add_argument(
+        "--timeout", type=float, default=120.0, metavar="SECONDS",
+        help="without --live: how long to wait for every resource to be Ready, and for deletion "
+        "(default: 120)",
+    )  # fmt: skip
+    p.add_argument(
+        "--latency", default="zero", choices=("zero", "realistic"),
+        help="GCP emulator latency profile (default: zero)",
+    )  # fmt: skip
+    p.add_argument(
+        "--certificate-seconds", type=float, default=2.0, metavar="SECONDS",
+        help="how long a Google-managed certificate takes to become ACTIVE (default: 2)",
+    )  # fmt: skip
+    p.add_argument(
+        "--poll-interval", type=float, default=1.0, metavar="SECONDS",
+        help="the operator's --poll-interval and --missing-retry (default: 1)",
+    )  # fmt: skip
+    p.add_argument(
+        "--resync", type=float, default=30.0, metavar="SECONDS",
+        help="drift repair period for every resource; a cluster uses each spec.resyncPeriod (default: 30)",
+    )  # fmt: skip
+    p.add_argument("--verbose", action="store_true", help="debug logging in the operator log (default: off)")
+    return p
 
 
 def main(argv: Sequence[str]) -> int:
-    p = argparse.ArgumentParser(prog="iap-operator sandbox", description=__doc__)
-    p.add_argument(
-        "-f", "--file", action="append", default=None, help="manifest file or folder (default: examples/)"
-    )
-    p.add_argument(
-        "--seed", help="GCP emulator seed (default: the projects and Cloud Run services the manifests name)"
-    )
-    p.add_argument(
-        "--delete", action="store_true", help="then delete every applied resource and report leftovers"
-    )
-    p.add_argument("--json", help="write resources, GCP state, request log (and after_delete) to this file")
-    p.add_argument("--timeout", type=float, default=120.0)
-    p.add_argument("--latency", default="zero", help="GCP emulator latency profile: zero | realistic")
-    p.add_argument(
-        "--certificate-seconds", type=float, default=2.0, help="managed certificate provisioning time"
-    )
-    p.add_argument("--poll-interval", type=float, default=1.0)
-    args = p.parse_args(list(argv))
+    args = build_parser().parse_args(list(argv))
     args.file = args.file or ["examples/"]
     return asyncio.run(sandbox(args))
 

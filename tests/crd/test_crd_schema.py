@@ -70,9 +70,13 @@ def test_printer_columns(crd: Node) -> None:
         "Ready": '.status.conditions[?(@.type=="Ready")].status',
         "Reason": '.status.conditions[?(@.type=="Ready")].reason',
         "Mode": ".spec.mode",
+        "Address": ".status.ipAddress",
         "URL": ".status.url",
         "Age": ".metadata.creationTimestamp",
+        "Message": '.status.conditions[?(@.type=="Ready")].message',
     }
+    wide = {c["name"] for c in version["additionalPrinterColumns"] if c.get("priority", 0) > 0}
+    assert wide == {"Message"}  # long: only with `kubectl get -o wide`
 
 
 def test_every_field_has_a_description_for_kubectl_explain(schema: Node) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -12,27 +11,15 @@ import pytest
 from iap_operator.wiring.config import parse_args
 
 from .conftest import Render
+from .manifests import find, operator_container, resolved_env
 
 pytestmark = pytest.mark.kubectl
 
-KUSTOMIZATIONS = ("deploy/base", "deploy/overlays/example", "deploy/argocd")
+KUSTOMIZATIONS = ("deploy/base", "deploy/release", "deploy/overlays/example", "deploy/argocd")
 # The oldest Kubernetes minor we support and the newest the schemas know.
 K8S_VERSIONS = ("1.31.0", kubernetes_validate.latest_version())
 NAMESPACE = "iap-operator-system"
 CRD_FILE = "iap-operator.dev_iapprotectedservices.yaml"
-
-
-def find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
-    matches = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
-    assert len(matches) == 1, f"{kind}/{name}: {len(matches)} found"
-    return matches[0]
-
-
-def operator_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
-    pod = find(objects, "Deployment", "iap-operator")["spec"]["template"]["spec"]
-    (container,) = pod["containers"]
-    assert isinstance(container, dict)
-    return container
 
 
 @pytest.mark.parametrize("path", KUSTOMIZATIONS)
@@ -128,8 +115,9 @@ def test_lease_name_matches_its_rbac(kustomize: Render) -> None:
 
 
 def test_example_overlay_narrows_scope_and_pins_the_image(kustomize: Render) -> None:
-    container = operator_container(kustomize("deploy/overlays/example"))
-    env = {e["name"]: e.get("value") for e in container["env"]}
+    objects = kustomize("deploy/overlays/example")
+    container = operator_container(objects)
+    env = resolved_env(objects)
     assert env["IAP_OPERATOR_NAMESPACES"] == "team-a,team-b"
     assert (
         env["IAP_OPERATOR_ALLOWED_PROJECTS"]
@@ -171,12 +159,13 @@ def test_docs_name_every_flag_and_variable_the_deployment_sets(kustomize: Render
         assert f"`{arg.split('=')[0]}" in docs, arg
 
 
-@pytest.mark.parametrize("path", ["deploy/base", "deploy/overlays/example"])
+@pytest.mark.parametrize("path", ["deploy/base", "deploy/release", "deploy/overlays/example"])
 def test_the_operator_accepts_the_deployments_args_and_env(
     kustomize: Render, path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    container = operator_container(kustomize(path))
-    values = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    objects = kustomize(path)
+    container = operator_container(objects)
+    values = resolved_env(objects)
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     # Kubernetes expands $(VAR) in args from the container's env.

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from iap_operator.engine.settings import ProjectPolicy, Settings
 from iap_operator.gcp.config import SERVICES, GcpConfig
@@ -59,68 +60,209 @@ class Config:
         )
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(f"IAP_OPERATOR_{name}", default)
+ENV_PREFIX = "IAP_OPERATOR_"
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
-def parse_args(argv: Sequence[str]) -> Config:
-    p = argparse.ArgumentParser(prog="iap-operator run", description="Run the IapProtectedService operator.")
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name
+
+
+def _env(name: str) -> str | None:
+    """The variable's value; unset and empty are the same (the shipped Deployment sets some to "")."""
+    return os.environ.get(env_name(name)) or None
+
+
+def _boolean(raw: str) -> bool:
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise ValueError("expected true or false (1/0, yes/no, on/off)")
+
+
+def _not_negative(kind: Callable[[str], float]) -> Callable[[str], Any]:
+    def convert(raw: str) -> Any:
+        value = kind(raw)
+        if value < 0:
+            raise ValueError(f"{raw!r} is negative")
+        return value
+
+    convert.__name__ = kind.__name__  # argparse names the type in its errors
+    return convert
+
+
+class FlagParser(argparse.ArgumentParser):
+    """argparse whose flags state their default and environment variable in `--help`."""
+
+    def flag(
+        self,
+        name: str,
+        *aliases: str,
+        env: str,
+        help: str,
+        default: Any = None,
+        kind: Callable[[str], Any] = str,
+        shown: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """`name`, defaulting to `IAP_OPERATOR_<env>` when that is set, else to `default`."""
+        raw = _env(env)
+        value = default
+        if raw is not None:
+            try:
+                value = kind(raw)
+            except ValueError as exc:
+                self.error(f"{env_name(env)}={raw!r}: {exc}")
+            if "choices" in kwargs and value not in kwargs["choices"]:
+                self.error(f"{env_name(env)}={raw!r}: expected one of {', '.join(kwargs['choices'])}")
+        display = shown if shown is not None else ("none" if default is None else str(default))
+        text = f"{help} (default: {display}; env {env_name(env)})"
+        if kwargs.get("action") != "store_true":
+            kwargs["type"] = kind
+        self.add_argument(name, *aliases, default=value, help=text, **kwargs)
+
+
+def add_google_flags(p: FlagParser) -> None:
+    """How a command reaches Google: --endpoint per API, --anonymous-credentials (run, status)."""
     p.add_argument(
-        "--namespace", "-n", action="append", default=None, help="watch this namespace (repeatable)"
-    )
-    p.add_argument("--default-project", default=_env("DEFAULT_PROJECT"))
-    p.add_argument(
-        "--allowed-projects",
-        default=_env("ALLOWED_PROJECTS", ""),
-        help="NAMESPACE=PROJECT[,PROJECT][;...] with * globs; without a rule a namespace may use only the "
-        "default project",
-    )
-    p.add_argument(
-        "--endpoint", action="append", default=[], metavar="SERVICE=URL", help=f"one of {SERVICES}"
-    )
-    p.add_argument(
-        "--anonymous-credentials", action="store_true", default=_env("ANONYMOUS_CREDENTIALS") == "1"
-    )
-    p.add_argument("--workers", type=int, default=int(_env("WORKERS", "20") or 20))
-    p.add_argument("--gcp-threads", type=int, default=int(_env("GCP_THREADS", "16") or 16))
-    p.add_argument(
-        "--gcp-qps",
-        type=float,
-        default=float(_env("GCP_QPS", "20") or 20),
-        help="Google API calls per second across all resources (0: unlimited)",
-    )
-    p.add_argument("--poll-interval", type=float, default=float(_env("POLL_INTERVAL", "15") or 15))
-    p.add_argument("--missing-retry", type=float, default=float(_env("MISSING_RETRY", "60") or 60))
-    p.add_argument("--resync-tick", type=float, default=float(_env("RESYNC_TICK", "30") or 30))
-    p.add_argument("--resync-override", type=float, default=None)
-    p.add_argument("--backoff-base", type=float, default=2.0)
-    p.add_argument("--backoff-max", type=float, default=300.0)
-    p.add_argument("--liveness", default=_env("LIVENESS"), help="e.g. http://0.0.0.0:8080/healthz")
-    p.add_argument("--metrics-port", type=int, default=int(_env("METRICS_PORT", "0") or 0) or None)
-    p.add_argument("--log-format", choices=("text", "json"), default=_env("LOG_FORMAT", "text"))
-    p.add_argument("--peering", default=_env("PEERING"), help="kopf peering name (default: standalone)")
-    p.add_argument(
-        "--lease-name", default=_env("LEASE_NAME"), help="hold this Lease while working (one instance)"
-    )
-    p.add_argument("--lease-namespace", default=_env("LEASE_NAMESPACE", "default"))
-    p.add_argument("--verbose", action="store_true")
-    a = p.parse_args(list(argv))
-    env_namespaces = [n for n in (_env("NAMESPACES", "") or "").split(",") if n]
-    endpoints = {
-        s: os.environ[f"IAP_OPERATOR_ENDPOINT_{s.upper()}"]
-        for s in SERVICES
-        if f"IAP_OPERATOR_ENDPOINT_{s.upper()}" in os.environ
-    }
-    for item in a.endpoint:
+        "--endpoint", action="append", default=[], metavar="SERVICE=URL",
+        help=f"send one API's calls to URL (an emulator, Private Service Connect); SERVICE is one of "
+        f"{', '.join(SERVICES)}; repeatable (default: Google's; env {env_name('ENDPOINT_<SERVICE>')}=URL)",
+    )  # fmt: skip
+    p.flag(
+        "--anonymous-credentials", env="ANONYMOUS_CREDENTIALS", action="store_true", kind=_boolean,
+        default=False, shown="off", help="call Google APIs without credentials (emulators only)",
+    )  # fmt: skip
+
+
+def endpoints(p: argparse.ArgumentParser, flags: Sequence[str]) -> dict[str, str]:
+    """IAP_OPERATOR_ENDPOINT_<SERVICE> variables, overridden by --endpoint SERVICE=URL flags."""
+    found = {s: url for s in SERVICES if (url := _env(f"ENDPOINT_{s.upper()}"))}
+    for item in flags:
         service, sep, url = item.partition("=")
         if not sep or service not in SERVICES:
             p.error(f"--endpoint {item!r}: expected SERVICE=URL with SERVICE one of {', '.join(SERVICES)}")
-        endpoints[service] = url
+        found[service] = url
+    return found
+
+
+EPILOG = f"""\
+Every flag reads the environment variable its help names; a flag on the command line wins, and an
+empty variable counts as unset. POD_ID names this instance (the Lease holder, kopf's identity;
+default: the host name).
+
+Google credentials: Application Default Credentials. On GKE, Workload Identity (the operator's
+Kubernetes ServiceAccount annotated with a Google service account); elsewhere
+GOOGLE_APPLICATION_CREDENTIALS=key.json or `gcloud auth application-default login`. Against
+emulators: --anonymous-credentials with --endpoint SERVICE=URL for each of {", ".join(SERVICES)}.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The flags of `iap-operator run`; each has help, a default and an IAP_OPERATOR_* variable."""
+    p = FlagParser(
+        prog="iap-operator run",
+        description="Run the IapProtectedService operator against a cluster and Google Cloud.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--namespace", "-n", action="append", default=None, metavar="NAMESPACE",
+        help=f"watch this namespace or kopf pattern (team-*, !kube-system); repeatable (default: all "
+        f"namespaces; env {env_name('NAMESPACES')}, comma-separated)",
+    )  # fmt: skip
+    add_google_flags(p)
+    p.flag(
+        "--default-project", env="DEFAULT_PROJECT", metavar="PROJECT",
+        help="Google Cloud project of resources without spec.projectId",
+    )  # fmt: skip
+    p.flag(
+        "--allowed-projects", env="ALLOWED_PROJECTS", default="", shown="no rules", metavar="RULES",
+        help="which namespace may use which projects: NAMESPACE=PROJECT[,PROJECT][;...] with * globs; "
+        "a namespace without a rule may use only the default project",
+    )  # fmt: skip
+    p.flag(
+        "--workers",
+        env="WORKERS",
+        default=20,
+        metavar="N",
+        kind=_not_negative(int),
+        help="resources reconciled at once",
+    )
+    p.flag(
+        "--gcp-threads", env="GCP_THREADS", default=16, metavar="N", kind=_not_negative(int),
+        help="blocking Google client calls at once",
+    )  # fmt: skip
+    p.flag(
+        "--gcp-qps", env="GCP_QPS", default=20.0, metavar="QPS", kind=_not_negative(float),
+        help="Google API calls per second across all resources (0: unlimited)",
+    )  # fmt: skip
+    p.flag(
+        "--poll-interval", env="POLL_INTERVAL", default=15.0, metavar="SECONDS", kind=_not_negative(float),
+        help="seconds between looks while a managed certificate provisions",
+    )  # fmt: skip
+    p.flag(
+        "--missing-retry", env="MISSING_RETRY", default=60.0, metavar="SECONDS", kind=_not_negative(float),
+        help="seconds between looks while the Cloud Run service or the OAuth Secret is missing",
+    )  # fmt: skip
+    p.flag(
+        "--resync-tick", env="RESYNC_TICK", default=30.0, metavar="SECONDS", kind=_not_negative(float),
+        help="seconds between checks for resources whose spec.resyncPeriod is due",
+    )  # fmt: skip
+    p.flag(
+        "--resync-override", env="RESYNC_OVERRIDE", metavar="SECONDS", kind=_not_negative(float),
+        shown="each resource's spec.resyncPeriod",
+        help="one resync period, in seconds, for every resource (tests, benchmarks)",
+    )  # fmt: skip
+    p.flag(
+        "--backoff-base", env="BACKOFF_BASE", default=2.0, metavar="SECONDS", kind=_not_negative(float),
+        help="seconds before the first retry of a failed pass (doubling, with jitter)",
+    )  # fmt: skip
+    p.flag(
+        "--backoff-max", env="BACKOFF_MAX", default=300.0, metavar="SECONDS", kind=_not_negative(float),
+        help="longest pause between retries, in seconds",
+    )  # fmt: skip
+    p.flag(
+        "--liveness", env="LIVENESS", shown="off", metavar="URL",
+        help="serve kopf's liveness endpoint at this URL, e.g. http://0.0.0.0:8080/healthz",
+    )  # fmt: skip
+    p.flag(
+        "--metrics-port", env="METRICS_PORT", kind=_not_negative(int), shown="off", metavar="PORT",
+        help="serve Prometheus /metrics on this port",
+    )  # fmt: skip
+    p.flag(
+        "--log-format", env="LOG_FORMAT", default="text", choices=("text", "json"),
+        help="text, or one JSON object per line",
+    )  # fmt: skip
+    p.flag(
+        "--verbose", env="VERBOSE", action="store_true", kind=_boolean, default=False, shown="off",
+        help="debug logging",
+    )  # fmt: skip
+    p.flag(
+        "--lease-name", env="LEASE_NAME", shown="no Lease", metavar="NAME",
+        help="hold this coordination.k8s.io Lease while working, so that one instance acts at a time",
+    )  # fmt: skip
+    p.flag(
+        "--lease-namespace", env="LEASE_NAMESPACE", default="default", metavar="NAMESPACE",
+        help="the namespace of that Lease",
+    )  # fmt: skip
+    p.flag(
+        "--peering", env="PEERING", shown="standalone", metavar="NAME",
+        help="kopf peering name (the Lease is the supported way to keep one instance active)",
+    )  # fmt: skip
+    return p
+
+
+def parse_args(argv: Sequence[str]) -> Config:
+    p = build_parser()
+    a = p.parse_args(list(argv))
+    env_namespaces = [n.strip() for n in (_env("NAMESPACES") or "").split(",") if n.strip()]
     return Config(
         namespaces=tuple(a.namespace or env_namespaces),
         default_project=a.default_project,
         allowed_projects=a.allowed_projects,
-        endpoints=endpoints,
+        endpoints=endpoints(p, a.endpoint),
         anonymous=a.anonymous_credentials,
         workers=a.workers,
         gcp_threads=a.gcp_threads,
@@ -132,7 +274,7 @@ def parse_args(argv: Sequence[str]) -> Config:
         backoff_base=a.backoff_base,
         backoff_max=a.backoff_max,
         liveness=a.liveness,
-        metrics_port=a.metrics_port,
+        metrics_port=a.metrics_port or None,
         log_format=a.log_format,
         verbose=a.verbose,
         peering=a.peering,

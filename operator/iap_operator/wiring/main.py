@@ -12,7 +12,7 @@ import kopf
 from iap_operator.engine.reconcile import Reconciler
 from iap_operator.engine.teardown import Teardown
 from iap_operator.gcp.cloud import build_cloud
-from iap_operator.wiring import handlers, kube, leader, logs, metrics
+from iap_operator.wiring import banner, handlers, kube, leader, logs, metrics
 from iap_operator.wiring.config import Config, parse_args
 from iap_operator.wiring.kube import KubeClient
 
@@ -66,6 +66,7 @@ async def run(config: Config) -> int:
 def main(argv: Sequence[str]) -> int:
     config = parse_args(argv)
     logs.configure_logging(config.log_format, logging.DEBUG if config.verbose else logging.INFO)  # type: ignore[arg-type]
+    banner.announce(config)
     if config.metrics_port:
         metrics.start_metrics_server(config.metrics_port)
     return asyncio.run(run(config))
