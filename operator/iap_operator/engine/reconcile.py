@@ -38,6 +38,7 @@ from iap_operator.engine.resources import (
     IamTargetKind,
     Key,
     Kind,
+    Marks,
     Observed,
 )
 from iap_operator.engine.settings import Settings
@@ -178,6 +179,7 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
         cert_step = None
     else:
         balancer = desired.balancer(spec, ctx.project, ctx.identity.resource_name, ctx.oauth)
+        balancer = await _certificate_in_force(steps, balancer)
         ensure = steps.ensure
         graph.add("neg", _bind(ensure, balancer.neg))
         graph.add("bs", _bind(ensure, balancer.backend_service), "neg")
@@ -189,16 +191,17 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
             cert_step = "cert"
             proxy_deps.append("cert")
         graph.add("https_proxy", _bind(ensure, balancer.https_proxy), *proxy_deps)
+        labelled = _labelled(steps)
         if balancer.address is not None:
-            graph.add("address", _bind(ensure, balancer.address))
+            graph.add("address", _bind(labelled, balancer.address))
         else:
             graph.add("address", _bind(steps.existing, balancer.address_key))
-        graph.add("fr_https", _bind(ensure, balancer.https_rule), "https_proxy", "address")
+        graph.add("fr_https", _bind(labelled, balancer.https_rule), "https_proxy", "address")
         names = ["neg", "bs", "um", "https_proxy", "address", "fr_https"]
         if balancer.redirect_map and balancer.http_proxy and balancer.http_rule:
             graph.add("um_redirect", _bind(ensure, balancer.redirect_map))
             graph.add("http_proxy", _bind(ensure, balancer.http_proxy), "um_redirect")
-            graph.add("fr_http", _bind(ensure, balancer.http_rule), "http_proxy", "address")
+            graph.add("fr_http", _bind(labelled, balancer.http_rule), "http_proxy", "address")
             names += ["um_redirect", "http_proxy", "fr_http"]
         lb_steps = tuple(names)
         status["url"] = f"https://{lb.domains[0]}"
@@ -264,23 +267,32 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
         conditions[Type.IAP] = Condition(
             Type.IAP, True, Reason.UP_TO_DATE, f"IAP enabled on backend service {bs_key.name!r} with {client}"
         )
-    if ctx.service.port_name == "h2c":
+    _configuration_warnings(steps, ctx, bs_result)
+    return _finish(ctx, steps, settings, results=results, conditions=conditions, status=status)
+
+
+def _configuration_warnings(steps: Steps, ctx: Context, backend: Any) -> None:
+    """Google's known limitations of IAP behind a load balancer ("Enable IAP for Cloud Run")."""
+    lb = ctx.spec.load_balancer
+    assert lb is not None
+    if isinstance(backend, BaseException):
+        scheme = str(lb.load_balancing_scheme) if lb.backend_service is None else ""
+    else:
+        scheme = backend.spec.scheme
+    if ctx.service.port_name == "h2c" and scheme in ("", LoadBalancingScheme.EXTERNAL):
         steps.warn(
             Reason.HTTP2_END_TO_END,
             f"Cloud Run service {ctx.service.name!r} serves HTTP/2 end to end (container port h2c): behind "
-            "the load balancer IAP can answer with a redirect loop (Google's known limitation); use http1",
+            "the classic Application Load Balancer (scheme EXTERNAL) IAP answers it with an endless redirect "
+            "loop (Google's known limitation); Google recommends the global external Application Load "
+            "Balancer for such services (loadBalancingScheme: EXTERNAL_MANAGED), or serve http1",
         )
-    if (
-        spec.load_balancer
-        and spec.load_balancer.load_balancing_scheme == LoadBalancingScheme.EXTERNAL_MANAGED
-    ):
+    if not isinstance(backend, BaseException) and backend.outputs.get("enableCDN") == "true":
         steps.warn(
-            Reason.ENVOY_SCHEME,
-            "loadBalancingScheme EXTERNAL_MANAGED: the Envoy-based balancer does not pass the "
-            "X-Goog-IAP-JWT-Assertion header to Cloud Run (Google's known limitation); "
-            "use EXTERNAL if the app verifies it",
+            Reason.CLOUD_CDN,
+            f"backend service {backend.spec.key.name!r} has Cloud CDN enabled: IAP is incompatible with "
+            "Cloud CDN (Google's known limitation); disable CDN on it",
         )
-    return _finish(ctx, steps, settings, results=results, conditions=conditions, status=status)
 
 
 async def _direct(ctx: Context, steps: Steps, settings: Settings) -> Outcome:
@@ -421,6 +433,71 @@ def _finish(
     outcome.status = {k: v for k, v in status.items() if v is not None}
     outcome.conditions = summary(outcome, conditions, None, None)
     return outcome
+
+
+def _labelled(steps: Steps) -> Callable[[Any], Awaitable[Observed[Any]]]:
+    """`ensure` for kinds with labels, then our ownership labels put back where they are missing: GCP
+    drops labels sent with a forwarding rule insert, and anyone may remove them later."""
+
+    async def ensure(want: Any) -> Observed[Any]:
+        have: Observed[Any] = await steps.ensure(want)
+        ours = steps.identity.marks().labels
+        if all(have.marks.labels.get(k) == v for k, v in ours.items()):
+            return have
+        adapter = steps.cloud.compute(want.key.kind)
+        marks = Marks(have.marks.description, {**have.marks.labels, **ours})
+        await adapter.unmark(steps.project, have, marks)  # rewrites the labels to `marks.labels`
+        what = f"set the ownership labels of {want.key.kind} {want.key.name}"
+        reason = "DriftRepaired" if steps.drift else "Updated"
+        steps.events.append(Event(reason, what, warning=steps.drift, kind=str(want.key.kind)))
+        return await adapter.find(steps.project, want.key) or have
+
+    return ensure
+
+
+async def _certificate_in_force(steps: Steps, balancer: desired.Balancer) -> desired.Balancer:
+    """The managed certificate to use: the planned one, or its alternate name while the proxy uses that.
+
+    GCP never retries a certificate that is PROVISIONING_FAILED_PERMANENTLY ("To try again delete and
+    create a new managed SslCertificate resource", the discovery document): the proxy then moves to a new
+    certificate under the other name, and the failed one is removed as no longer needed.
+    """
+    planned = balancer.certificate
+    if planned is None:
+        return balancer
+    project = steps.project
+    other = dataclasses.replace(
+        planned, key=dataclasses.replace(planned.key, name=_alternate(planned.key.name))
+    )
+    proxy = await steps.cloud.https_proxies.find(project, balancer.https_proxy.key)
+    using = other if proxy is not None and other.key.path(project) in proxy.spec.ssl_certificates else planned
+    current = await steps.cloud.ssl_certificates.find(project, using.key)
+    if current is not None and current.outputs.get("status") == FAILED_PERMANENTLY:
+        failed, using = using, (planned if using is other else other)
+        leftover = await steps.cloud.ssl_certificates.find(project, using.key)
+        if leftover is not None and steps.identity.owns(leftover.marks):
+            await steps.cloud.ssl_certificates.delete(project, using.key)  # an older failure: start afresh
+        steps.events.append(
+            Event(
+                "CertificateReplaced",
+                f"managed certificate {failed.key.name} is {FAILED_PERMANENTLY}: GCP will not retry it; "
+                f"replacing it with {using.key.name}",
+                warning=True,
+                kind=str(Kind.SSL_CERTIFICATE),
+            )
+        )
+    if using is planned:
+        return balancer
+    proxy_spec = dataclasses.replace(balancer.https_proxy, ssl_certificates=(using.key.path(project),))
+    return dataclasses.replace(balancer, certificate=using, https_proxy=proxy_spec)
+
+
+FAILED_PERMANENTLY = "PROVISIONING_FAILED_PERMANENTLY"
+
+
+def _alternate(name: str) -> str:
+    """The other name a replacement certificate takes (RFC 1035, at most 63 characters)."""
+    return f"{name[:61].rstrip('-')}-r"
 
 
 async def _refreshed_certificate(steps: Steps, project: str, cert: Any) -> Any:
