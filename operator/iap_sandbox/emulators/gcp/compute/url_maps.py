@@ -30,7 +30,9 @@ class UrlMaps(Collection):
             )
         return stored_link(ref, value, form)
 
-    def _defaults(self, scope: Scope, holder: JSON, field: str, *, required: bool) -> None:
+    def _defaults(
+        self, scope: Scope, holder: JSON, field: str, *, required: bool, form: LinkForm = LinkForm.FULL
+    ) -> None:
         """Exactly one of defaultService / defaultUrlRedirect / defaultRouteAction (when required)."""
         chosen = [k for k in ("defaultService", "defaultUrlRedirect", "defaultRouteAction") if holder.get(k)]
         if len(chosen) > 1 or (required and not chosen):
@@ -39,9 +41,8 @@ class UrlMaps(Collection):
                 "defaultRouteAction must be set."
             )
         if holder.get("defaultService"):
-            # recorded (computeurlmap*, ...httpsproxy, ...forwardingrule*): the compute/beta URL
             holder["defaultService"] = self._service(
-                scope, holder["defaultService"], f"{field}.defaultService", LinkForm.BETA
+                scope, holder["defaultService"], f"{field}.defaultService", form
             )
         redirect = holder.get("defaultUrlRedirect")
         if redirect is not None:
@@ -51,7 +52,8 @@ class UrlMaps(Collection):
 
     def build(self, scope: Scope, ref: Ref, body: JSON, current: JSON | None) -> JSON:
         fields = copy.deepcopy(body)
-        self._defaults(scope, fields, "resource", required=True)
+        # recorded (computeurlmap*, ...httpsproxy, ...forwardingrule*): defaultService as the compute/beta URL
+        self._defaults(scope, fields, "resource", required=True, form=LinkForm.BETA)
         matchers = fields.get("pathMatchers") or []
         names: set[str] = set()
         for index, matcher in enumerate(matchers):
