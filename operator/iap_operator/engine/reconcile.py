@@ -469,9 +469,11 @@ async def _certificate_in_force(steps: Steps, balancer: desired.Balancer) -> des
     other = dataclasses.replace(
         planned, key=dataclasses.replace(planned.key, name=_alternate(planned.key.name))
     )
-    proxy = await steps.cloud.https_proxies.find(project, balancer.https_proxy.key)
-    using = other if proxy is not None and other.key.path(project) in proxy.spec.ssl_certificates else planned
-    current = await steps.cloud.ssl_certificates.find(project, using.key)
+    using, current = planned, await steps.cloud.ssl_certificates.find(project, planned.key)
+    if current is None:  # not created yet, or replaced: the proxy says which one is in force
+        proxy = await steps.cloud.https_proxies.find(project, balancer.https_proxy.key)
+        if proxy is not None and other.key.path(project) in proxy.spec.ssl_certificates:
+            using, current = other, await steps.cloud.ssl_certificates.find(project, other.key)
     if current is not None and current.outputs.get("status") == FAILED_PERMANENTLY:
         failed, using = using, (planned if using is other else other)
         leftover = await steps.cloud.ssl_certificates.find(project, using.key)
