@@ -178,9 +178,10 @@ def register(registry: Registry, world: World) -> None:
         current.pop("name", None)
         raw_mask = request.query.get("updateMask")
         if raw_mask:
-            updated = apply_field_mask(
-                current, sent, [camel_path(p) for p in raw_mask.split(",") if p.strip()]
-            )
+            # Paths start with `iapSettings.` (recorded: projectiapsettings; the discovery document:
+            # "using the field mask: `iapSettings.accessSettings.reauthSettings`"); plain paths work too.
+            paths = [camel_path(p).removeprefix("iapSettings.") for p in raw_mask.split(",") if p.strip()]
+            updated = apply_field_mask(current, sent, paths)
         else:
             updated = sent
         updated = {"name": resource.canonical, **updated}
