@@ -58,8 +58,8 @@ def summary(
 
 # What the owner of a domain must do, by `managed.domainStatus` (the discovery document's descriptions).
 _DOMAIN_ADVICE = {
-    "FAILED_CAA_FORBIDDEN": "a CAA record forbids Google's certificate authorities: add {d}. CAA 0 issue "
-    '"pki.goog" (and "letsencrypt.org")',
+    "FAILED_CAA_FORBIDDEN": "a CAA record forbids Google's certificate authority: add {d}. CAA 0 issue "
+    '"pki.goog"',
     "FAILED_CAA_CHECKING": "the CAA records of {d} could not be checked: make its DNS servers answer",
     "FAILED_RATE_LIMITED": "the certificate authority rate-limits the top-level domain of {d}: wait",
 }

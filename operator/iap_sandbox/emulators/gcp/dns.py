@@ -8,7 +8,7 @@ what the DNS holds, in the seed or through the control API:
 dns:
   hello.example.com: 34.120.1.2           # an A record (or a list of them)
   "*.apps.example.com": auto               # a wildcard; `auto`: whatever load balancer serves the domain
-  shop.example.com: {a: auto, caa: [letsencrypt.org]}   # with CAA records naming the allowed CAs
+  shop.example.com: {a: auto, caa: [pki.goog]}   # with CAA records naming the allowed CAs
 ```
 
 `auto` stands for "the owner created the A record the operator asked for", whatever IP the emulator
@@ -25,8 +25,9 @@ from typing import Any
 from .core import JSON, invalid
 
 AUTO = "auto"
-# The CAs Google-managed certificates are issued by: a CAA record must name one of them.
-GOOGLE_CAS = frozenset({"pki.goog", "letsencrypt.org"})
+# "ensure that there is a CAA record for pki.goog to allow Google to issue certificates" (Google's
+# "Troubleshoot certificate issuance" page, Certificate Manager / Media CDN).
+GOOGLE_CAS = frozenset({"pki.goog"})
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ SELF_MANAGED (key never returned). No update: replacing a certificate is delete 
 A managed certificate is `PROVISIONING` until every domain resolves (`world.dns`) to the IP of a
 forwarding rule whose HTTPS proxy carries the certificate, and at least `provision` seconds passed since
 its insert; then `ACTIVE`. Per domain (`managed.domainStatus`): `PROVISIONING`; `FAILED_CAA_FORBIDDEN`
-when a CAA record names neither pki.goog nor letsencrypt.org; `FAILED_NOT_VISIBLE` once `notVisible`
+when a CAA record does not name pki.goog; `FAILED_NOT_VISIBLE` once `notVisible`
 seconds passed without the domain resolving to the load balancer. While a domain fails the certificate is
 `PROVISIONING_FAILED` (GCP retries: fixing DNS heals it) and after `failPermanently` seconds of failure
 `PROVISIONING_FAILED_PERMANENTLY`, which is final ("It won't be retried. To try again delete and create a
