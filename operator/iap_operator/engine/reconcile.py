@@ -40,6 +40,8 @@ from iap_operator.engine.resources import (
     Kind,
     Marks,
     Observed,
+    SslCertificate,
+    TargetHttpsProxy,
 )
 from iap_operator.engine.settings import Settings
 from iap_operator.engine.steps import Steps, Waiting
@@ -179,7 +181,6 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
         cert_step = None
     else:
         balancer = desired.balancer(spec, ctx.project, ctx.identity.resource_name, ctx.oauth)
-        balancer = await _certificate_in_force(steps, balancer)
         ensure = steps.ensure
         graph.add("neg", _bind(ensure, balancer.neg))
         graph.add("bs", _bind(ensure, balancer.backend_service), "neg")
@@ -187,10 +188,10 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
         cert_step = None
         proxy_deps = ["um"]
         if balancer.certificate is not None:
-            graph.add("cert", _bind(ensure, balancer.certificate))
+            graph.add("cert", _bind(_certificate(steps, balancer.https_proxy.key), balancer.certificate))
             cert_step = "cert"
             proxy_deps.append("cert")
-        graph.add("https_proxy", _bind(ensure, balancer.https_proxy), *proxy_deps)
+        graph.add("https_proxy", _proxy(steps, balancer.https_proxy, cert_step), *proxy_deps)
         labelled = _labelled(steps)
         if balancer.address is not None:
             graph.add("address", _bind(labelled, balancer.address))
@@ -217,6 +218,9 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
     results = await graph.run()
     if cert_step is not None:  # read early, it may have turned ACTIVE while the chain was built
         results[cert_step] = await _refreshed_certificate(steps, ctx.project, results[cert_step])
+        if not isinstance(results[cert_step], BaseException):  # the certificate in force is ours
+            planned, using = balancer.certificate, results[cert_step].spec.key
+            ours = [using if planned is not None and k == planned.key else k for k in ours]
     left: list[Key] = []
     if not any(isinstance(results[s], BaseException) for s in lb_steps):
         # What an earlier spec made and this one no longer needs: an old certificate, the redirect, ...
@@ -455,43 +459,54 @@ def _labelled(steps: Steps) -> Callable[[Any], Awaitable[Observed[Any]]]:
     return ensure
 
 
-async def _certificate_in_force(steps: Steps, balancer: desired.Balancer) -> desired.Balancer:
-    """The managed certificate to use: the planned one, or its alternate name while the proxy uses that.
+def _certificate(steps: Steps, proxy: Key) -> Callable[[SslCertificate], Awaitable[Observed[Any]]]:
+    """`ensure` of the managed certificate in force: the planned one, or its alternate while the HTTPS
+    proxy uses that one.
 
     GCP never retries a certificate that is PROVISIONING_FAILED_PERMANENTLY ("To try again delete and
-    create a new managed SslCertificate resource", the discovery document): the proxy then moves to a new
-    certificate under the other name, and the failed one is removed as no longer needed.
+    create a new managed SslCertificate resource", the discovery document): a new certificate is made
+    under the other name, the proxy moves to it, and the failed one is removed as no longer needed.
     """
-    planned = balancer.certificate
-    if planned is None:
-        return balancer
-    project = steps.project
-    other = dataclasses.replace(
-        planned, key=dataclasses.replace(planned.key, name=_alternate(planned.key.name))
-    )
-    using, current = planned, await steps.cloud.ssl_certificates.find(project, planned.key)
-    if current is None:  # not created yet, or replaced: the proxy says which one is in force
-        proxy = await steps.cloud.https_proxies.find(project, balancer.https_proxy.key)
-        if proxy is not None and other.key.path(project) in proxy.spec.ssl_certificates:
-            using, current = other, await steps.cloud.ssl_certificates.find(project, other.key)
-    if current is not None and current.outputs.get("status") == FAILED_PERMANENTLY:
-        failed, using = using, (planned if using is other else other)
-        leftover = await steps.cloud.ssl_certificates.find(project, using.key)
-        if leftover is not None and steps.identity.owns(leftover.marks):
-            await steps.cloud.ssl_certificates.delete(project, using.key)  # an older failure: start afresh
-        steps.events.append(
-            Event(
-                "CertificateReplaced",
-                f"managed certificate {failed.key.name} is {FAILED_PERMANENTLY}: GCP will not retry it; "
-                f"replacing it with {using.key.name}",
-                warning=True,
-                kind=str(Kind.SSL_CERTIFICATE),
-            )
+
+    async def ensure(planned: SslCertificate) -> Observed[Any]:
+        project, certificates = steps.project, steps.cloud.ssl_certificates
+        other = dataclasses.replace(
+            planned, key=dataclasses.replace(planned.key, name=_alternate(planned.key.name))
         )
-    if using is planned:
-        return balancer
-    proxy_spec = dataclasses.replace(balancer.https_proxy, ssl_certificates=(using.key.path(project),))
-    return dataclasses.replace(balancer, certificate=using, https_proxy=proxy_spec)
+        using, current = planned, await certificates.find(project, planned.key)
+        if current is None:  # not created yet, or replaced: the proxy says which one is in force
+            found = await steps.cloud.https_proxies.find(project, proxy)
+            if found is not None and other.key.path(project) in found.spec.ssl_certificates:
+                using, current = other, await certificates.find(project, other.key)
+        if current is not None and current.outputs.get("status") == FAILED_PERMANENTLY:
+            failed, using = using, (planned if using is other else other)
+            leftover = await certificates.find(project, using.key)
+            if leftover is not None and steps.identity.owns(leftover.marks):
+                await certificates.delete(project, using.key)  # an older failure: start afresh
+            steps.events.append(
+                Event(
+                    "CertificateReplaced",
+                    f"managed certificate {failed.key.name} is {FAILED_PERMANENTLY}: GCP will not retry "
+                    f"it; replacing it with {using.key.name}",
+                    warning=True,
+                    kind=str(Kind.SSL_CERTIFICATE),
+                )
+            )
+        return await steps.ensure(using)
+
+    return ensure
+
+
+def _proxy(steps: Steps, want: TargetHttpsProxy, cert_step: str | None) -> Any:
+    """`ensure` of the HTTPS proxy, with the managed certificate the `cert` step put in force."""
+
+    async def ensure(values: Mapping[str, Any]) -> Observed[Any]:
+        if cert_step is None:
+            return await steps.ensure(want)
+        in_force = values[cert_step].spec.key.path(steps.project)
+        return await steps.ensure(dataclasses.replace(want, ssl_certificates=(in_force,)))
+
+    return ensure
 
 
 FAILED_PERMANENTLY = "PROVISIONING_FAILED_PERMANENTLY"

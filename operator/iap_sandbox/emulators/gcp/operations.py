@@ -34,6 +34,9 @@ REALISTIC_LATENCIES: dict[tuple[str, str, str], float] = {
     ("compute", "targetHttpProxies", "*"): 8.0,
     ("compute", "globalForwardingRules", "*"): 15.0,
     ("compute", "globalAddresses", "*"): 4.0,
+    # setLabels is answered DONE at once (recorded): it takes no operation time
+    ("compute", "globalForwardingRules", "setLabels"): 0.0,
+    ("compute", "globalAddresses", "setLabels"): 0.0,
     ("compute", "sslCertificates", "*"): 5.0,
     # managed certificates: PROVISIONING -> ACTIVE at the earliest (once every domain is visible), and
     # how long a domain may stay invisible before it shows FAILED_NOT_VISIBLE
