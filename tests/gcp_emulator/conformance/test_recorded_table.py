@@ -324,6 +324,16 @@ COMPUTE: list[Row] = [
         equals=DONE_BARE,
     ),
     Row(
+        "computetargethttpproxy__globaltargethttpproxy (its own 404 message)",
+        "GET",
+        f"{C}/global/targetHttpProxies/px-http",
+        status=404,
+        equals={
+            "error.message": f'targetHttpProxy "projects/{P}/global/targetHttpProxies/px-http" not found',
+            "error.errors.0.reason": "notFound",
+        },
+    ),
+    Row(
         "computetargethttpproxy__globaltargethttpproxy (DONE at once)",
         "POST",
         f"{C}/global/targetHttpProxies",

@@ -221,6 +221,10 @@ class Collection:
     def after_write(self, scope: Scope, ref: Ref, before: JSON | None, after: JSON | None) -> None:
         """Called when an operation on the resource took effect (after=None: deleted)."""
 
+    def not_found(self, ref: Ref) -> GoogleError:
+        """The 404 of a missing resource: `The resource 'projects/...' was not found` (recorded)."""
+        return compute_not_found(ref.relative)
+
     def writable(self, current: JSON) -> JSON:
         """The fields of a stored resource a patch merges into (output-only fields removed)."""
         return {k: v for k, v in current.items() if k not in SYSTEM_FIELDS}
@@ -265,7 +269,7 @@ class Collection:
         ref = scope.ref(self.collection, name)
         resource = self.state.existing(ref)
         if resource is None:
-            raise compute_not_found(ref.relative)
+            raise self.not_found(ref)
         return ref, resource
 
     def ensure_ready(self, ref: Ref) -> None:

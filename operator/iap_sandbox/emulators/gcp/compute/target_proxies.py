@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from iap_sandbox.emulators.gcp.core import JSON, invalid
+from iap_sandbox.emulators.gcp.core import JSON, GoogleError, compute_not_found, invalid, not_found
 from iap_sandbox.emulators.gcp.world import Registry
 
 from .crud import Collection, Scope
@@ -27,6 +27,10 @@ class TargetHttpProxies(Collection):
     # the `projects/...` path it was sent on insert and setUrlMap; an HTTPS proxy answers the URL after an
     # insert and the path as sent after a patch.
     insert_link_form: ClassVar[LinkForm] = LinkForm.AS_SENT
+
+    def not_found(self, ref: Ref) -> GoogleError:
+        """Recorded (globaltargethttpproxy): `targetHttpProxy "projects/..." not found`."""
+        return not_found(f'targetHttpProxy "{ref.relative}" not found')
 
     def url_map(self, scope: Scope, value: Any, field: str, form: LinkForm) -> str:
         ref = self.state.require_existing(value, field=field, scope=scope, collections=("urlMaps",))
@@ -57,6 +61,9 @@ class TargetHttpsProxies(TargetHttpProxies):
     kind = "compute#targetHttpsProxy"
     singular = "target_https_proxy"
     insert_link_form = LinkForm.FULL
+
+    def not_found(self, ref: Ref) -> GoogleError:
+        return compute_not_found(ref.relative)  # recorded (globaltargethttpsproxy)
 
     def certificates(self, scope: Scope, value: Any, field: str, *, required: bool) -> list[str]:
         if value is None:
