@@ -116,6 +116,14 @@ async def test_the_certificate_condition_names_the_dns_record_to_create(
         assert f"hello.example.com. A {ip}" in message
         assert condition(obj, "Ready") == "False"
 
+        w.gcp.set_dns({"hello.example.com": {"a": ip, "caa": ["digicert.com"]}})  # a CAA record in the way
+        caa = await w.wait_for(
+            lambda o: "FAILED_CAA_FORBIDDEN" in str(condition(o, "CertificateReady", "message"))
+        )
+        assert 'hello.example.com. CAA 0 issue "pki.goog"' in str(
+            condition(caa, "CertificateReady", "message")
+        )
+
         w.gcp.set_dns({"hello.example.com": ip})  # the owner follows the instruction
         ready = await w.wait_ready()
         assert condition(ready, "CertificateReady") == "True"

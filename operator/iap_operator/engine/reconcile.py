@@ -473,16 +473,19 @@ def _certificate(steps: Steps, proxy: Key) -> Callable[[SslCertificate], Awaitab
         other = dataclasses.replace(
             planned, key=dataclasses.replace(planned.key, name=_alternate(planned.key.name))
         )
-        using, current = planned, await certificates.find(project, planned.key)
-        if current is None:  # not created yet, or replaced: the proxy says which one is in force
-            found = await steps.cloud.https_proxies.find(project, proxy)
-            if found is not None and other.key.path(project) in found.spec.ssl_certificates:
-                using, current = other, await certificates.find(project, other.key)
+        found = await steps.cloud.https_proxies.find(project, proxy)
+        in_use = found.spec.ssl_certificates if found is not None else ()
+        using = other if other.key.path(project) in in_use else planned
+        current = await certificates.find(project, using.key)
         if current is not None and current.outputs.get("status") == FAILED_PERMANENTLY:
             failed, using = using, (planned if using is other else other)
             leftover = await certificates.find(project, using.key)
-            if leftover is not None and steps.identity.owns(leftover.marks):
-                await certificates.delete(project, using.key)  # an older failure: start afresh
+            if (
+                leftover is not None
+                and leftover.outputs.get("status") == FAILED_PERMANENTLY
+                and steps.identity.owns(leftover.marks)
+            ):
+                await certificates.delete(project, using.key)  # an older failure, not in use: afresh
             steps.events.append(
                 Event(
                     "CertificateReplaced",
