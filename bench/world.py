@@ -26,7 +26,9 @@ SEED: dict[str, Any] = {
             "projectNumber": NUMBER,
             "cloudRunServices": [{"name": "hello", "region": REGION}],
         }
-    ]
+    ],
+    # The DNS record the operator asks for: the managed certificate turns ACTIVE once it resolves.
+    "dns": {"hello.example.com": "auto"},
 }
 # LoadBalancer mode (the default) with one domain; httpsRedirect is left to its default (true).
 RESOURCE: dict[str, Any] = {

@@ -66,12 +66,15 @@ def load_manifests(paths: Iterable[str]) -> list[dict[str, Any]]:
 
 
 def default_seed(manifests: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """A project per projectId the manifests name, with the Cloud Run services they protect."""
+    """A project per projectId the manifests name, with the Cloud Run services they protect, and the DNS
+    records their domains need (the managed certificates turn ACTIVE once those resolve)."""
     projects: dict[str, dict[str, Any]] = {}
+    dns: dict[str, str] = {}
     for doc in manifests:
         if doc.get("kind") != "IapProtectedService":
             continue
         spec = doc.get("spec") or {}
+        dns.update(dict.fromkeys((spec.get("loadBalancer") or {}).get("domains") or [], "auto"))
         project_id = spec.get("projectId") or DEFAULT_PROJECT
         project = projects.setdefault(
             project_id,
@@ -87,7 +90,8 @@ def default_seed(manifests: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             project["cloudRunServices"].append(service)
     return {
         "projects": list(projects.values())
-        or [{"projectId": DEFAULT_PROJECT, "projectNumber": DEFAULT_NUMBER}]
+        or [{"projectId": DEFAULT_PROJECT, "projectNumber": DEFAULT_NUMBER}],
+        "dns": dns,
     }
 
 

@@ -40,7 +40,9 @@ def seed() -> dict[str, Any]:
                     RUN_PATH: {"bindings": [{"role": "roles/run.invoker", "members": [FOREIGN]}]}
                 },
             }
-        ]
+        ],
+        # Every test domain resolves to the load balancer that serves it (managed certificates need it).
+        "dns": {"*.example.com": "auto"},
     }
 
 

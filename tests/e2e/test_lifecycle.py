@@ -71,7 +71,7 @@ async def test_create_to_ready_builds_every_resource(tmp_path: Path, monkeypatch
         assert neg["cloudRun"]["service"] == "hello"
         bs = by_suffix(w, ident, "backendServices", "bs")
         assert bs["iap"]["enabled"] is True
-        assert "oauth2ClientId" not in bs["iap"]  # the Google-managed client
+        assert bs["iap"]["oauth2ClientId"] == ""  # the Google-managed client (as GCP answers it)
         assert bs["loadBalancingScheme"] == "EXTERNAL"
         assert bs["protocol"] == "HTTPS"
         assert bs["backends"][0]["group"].endswith(f"networkEndpointGroups/{neg['name']}")

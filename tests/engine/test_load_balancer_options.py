@@ -67,12 +67,10 @@ async def test_without_https_redirect_there_is_no_http_side(gcp: FakeGcp, harnes
     assert len(outcome.status["resources"]) == 7
 
 
-async def test_external_managed_scheme_is_built_and_warned_about(gcp: FakeGcp, harness: Harness) -> None:
+async def test_external_managed_scheme_is_built_without_a_warning(gcp: FakeGcp, harness: Harness) -> None:
+    """Google's page no longer lists a limitation of IAP behind the global external ALB."""
     outcome = await harness.reconcile(spec(loadBalancer=named(loadBalancingScheme="EXTERNAL_MANAGED")))
 
     assert gcp.backend_services.only().spec.scheme == "EXTERNAL_MANAGED"
     assert {r.spec.scheme for r in gcp.forwarding_rules.items.values()} == {"EXTERNAL_MANAGED"}
-    assert reasons(outcome)["ConfigurationWarning"] == (True, Reason.ENVOY_SCHEME)
-    assert "X-Goog-IAP-JWT-Assertion" in next(
-        c.message for c in outcome.conditions if c.type == "ConfigurationWarning"
-    )
+    assert reasons(outcome)["ConfigurationWarning"] == (False, Reason.NO_WARNINGS)

@@ -86,11 +86,11 @@ async def test_a_failed_operation_poll_is_retried(executor: ThreadPoolExecutor) 
         cloud = make_cloud(emu, executor)
         emu.add_fault(method="POST", path=r"/operations/[^/]+/wait$", status=503, retry_after=0, count=1)
 
-        created = await cloud.url_maps.create(PROJECT, chain().redirect_map, MARKS)
+        created = await cloud.negs.create(PROJECT, chain().neg, MARKS)  # answered RUNNING, as recorded
 
-        assert created.spec.https_redirect
+        assert created.spec.cloud_run_service == "hello"
         assert [r["status"] for r in requests_to(emu, "POST", "/wait")][:2] == [503, 200]
-        assert len(requests_to(emu, "POST", "/urlMaps")) == 1  # the insert itself was not repeated
+        assert len(requests_to(emu, "POST", "/networkEndpointGroups")) == 1  # the insert was not repeated
 
 
 async def test_a_slow_answer_times_out_as_transient(executor: ThreadPoolExecutor) -> None:
@@ -131,6 +131,7 @@ async def test_every_call_reaches_the_metrics_hook(
     assert call_log.calls == [
         ("compute", "regionNetworkEndpointGroups.get", "404"),
         ("compute", "regionNetworkEndpointGroups.insert", "200"),
+        ("compute", "regionOperations.wait", "200"),  # the insert answers RUNNING (recorded)
         ("compute", "regionNetworkEndpointGroups.get", "200"),
         ("compute", "regionNetworkEndpointGroups.insert", "409"),
         ("compute", "regionNetworkEndpointGroups.get", "200"),

@@ -114,10 +114,14 @@ async def test_references_come_back_relative_whatever_gcp_returns(
     backend = await cloud.backend_services.find(PROJECT, resources.backend.key)
     assert backend is not None
     assert backend.spec.backends == (resources.neg.key.path(PROJECT),)
-    assert backend.outputs == {"id": backend.id}
+    assert backend.outputs == {"id": backend.id, "enableCDN": "false"}
     address = await cloud.addresses.find(PROJECT, resources.address.key)
     assert address is not None
     assert address.outputs["address"] == stored[compute_path(resources.address)]["address"]
     certificate = await cloud.ssl_certificates.find(PROJECT, resources.certificate.key)
     assert certificate is not None
-    assert certificate.outputs == {"status": stored[compute_path(resources.certificate)]["managed"]["status"]}
+    managed = stored[compute_path(resources.certificate)]["managed"]
+    assert certificate.outputs == {
+        "status": managed["status"],
+        **{f"domain/{d}": s for d, s in managed["domainStatus"].items()},
+    }

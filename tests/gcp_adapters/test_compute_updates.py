@@ -30,7 +30,11 @@ async def test_backend_service_update_sends_the_fingerprint(cloud: Cloud, emulat
 
     assert updated.spec == disabled
     assert updated.fingerprint != observed.fingerprint
-    assert emulator.state()[compute_path(desired)]["iap"] == {"enabled": False}
+    assert emulator.state()[compute_path(desired)]["iap"] == {
+        "enabled": False,
+        "oauth2ClientId": "",
+        "oauth2ClientSecretSha256": hashlib.sha256(b"").hexdigest(),
+    }
     assert [r["status"] for r in requests_to(emulator, "PATCH", desired.key.name)] == [200]
 
 
@@ -54,7 +58,7 @@ async def test_update_after_an_out_of_band_change_is_a_conflict(
     assert repaired.spec.protocol == "HTTP"
 
 
-async def test_custom_oauth_client_and_no_way_back(
+async def test_custom_oauth_client_is_compared_by_hash_and_can_be_cleared(
     cloud: Cloud, emulator: EmulatorHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -72,10 +76,9 @@ async def test_custom_oauth_client_and_no_way_back(
     assert observed.spec == custom
     assert observed.spec.iap.client_secret_sha256 == SECRET_SHA
     assert SECRET not in str(emulator.state())
-    with pytest.raises(CloudError) as caught:
-        await cloud.backend_services.update(PROJECT, desired, observed)
-    assert caught.value.fault is Fault.INVALID
-    assert "Google-managed OAuth client" in caught.value.message
+    # The engine refuses going back to the Google-managed client; the adapter asks with an empty client.
+    cleared = await cloud.backend_services.update(PROJECT, desired, observed)
+    assert cleared.spec == desired
     assert SECRET not in caplog.text
 
 

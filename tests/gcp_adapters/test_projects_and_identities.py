@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 from tests.demo_project import NUMBER
 
 from iap_operator.engine.errors import CloudError, Fault
 from iap_operator.engine.ports import Cloud
-from iap_sandbox.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
+from iap_sandbox.emulators.gcp.operations import Operation
+from iap_sandbox.emulators.gcp.testing import EmulatorHandle
 
-from .conftest import PROJECT, SEED, CallLog, make_cloud, requests_to
+from .conftest import PROJECT, CallLog, requests_to
 
 IAP_AGENT = f"service-{NUMBER}@gcp-sa-iap.iam.gserviceaccount.com"
 
@@ -40,15 +39,27 @@ async def test_service_identity(cloud: Cloud, emulator: EmulatorHandle, call_log
     assert ("serviceusage", "services.generateServiceIdentity", "200") in call_log.calls
 
 
-async def test_service_identity_polls_the_operation(executor: ThreadPoolExecutor) -> None:
-    async with run_gcp_emulator(seed=SEED, latency={("serviceusage", "*", "*"): 0.1}) as emu:
-        cloud = make_cloud(emu, executor)
+async def test_service_identity_answered_done_is_not_polled(cloud: Cloud, emulator: EmulatorHandle) -> None:
+    """Recorded (serviceidentity): generateServiceIdentity answers an operation that is already done."""
+    assert await cloud.identities.ensure_service_identity(NUMBER, "iap.googleapis.com") == IAP_AGENT
+    assert not [r for r in emulator.requests() if r["path"].startswith("/v1beta1/operations/")]
 
-        assert await cloud.identities.ensure_service_identity(NUMBER, "iap.googleapis.com") == IAP_AGENT
 
-        polls = [r for r in emu.requests() if r["path"].startswith("/v1beta1/operations/")]
-        assert polls
-        assert all(r["method"] == "GET" for r in polls)
+async def test_service_identity_still_running_is_polled(cloud: Cloud, emulator: EmulatorHandle) -> None:
+    """Should GCP ever answer it running (it is a long-running operation), the adapter polls."""
+    name = "operations/acat.p2-123456789012-still-running"
+
+    def finish(op: Operation) -> None:
+        identity = "type.googleapis.com/google.api.serviceusage.v1beta1.ServiceIdentity"
+        op.body.update(done=True, response={"@type": identity, "email": IAP_AGENT, "uniqueId": "1"})
+
+    emulator.world.operations.start(name, {"name": name}, 0.2, finish)
+    emulator.add_fault(method="POST", path=r":generateServiceIdentity$", status=200, body={"name": name})
+
+    assert await cloud.identities.ensure_service_identity(NUMBER, "iap.googleapis.com") == IAP_AGENT
+    polls = [r for r in emulator.requests() if r["path"] == f"/v1beta1/{name}"]
+    assert polls
+    assert all(r["method"] == "GET" for r in polls)
 
 
 async def test_service_identity_throttled(cloud: Cloud, emulator: EmulatorHandle) -> None:

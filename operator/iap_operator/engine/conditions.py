@@ -30,6 +30,7 @@ class Reason(enum.StrEnum):
     PROGRESSING = "Progressing"
     DEPENDENCY_NOT_READY = "DependencyNotReady"
     CERTIFICATE_PROVISIONING = "CertificateProvisioning"
+    CERTIFICATE_RENEWAL_FAILED = "CertificateRenewalFailed"
     INVALID_SPEC = "InvalidSpec"
     NOT_FOUND = "NotFound"
     PERMISSION_DENIED = "PermissionDenied"
@@ -40,8 +41,8 @@ class Reason(enum.StrEnum):
     DELETE_FAILED = "DeleteFailed"
     ABANDONING = "Abandoning"
     ALL_USERS_INVOKER = "AllUsersInvoker"
-    ENVOY_SCHEME = "ExternalManagedScheme"
     HTTP2_END_TO_END = "Http2EndToEnd"
+    CLOUD_CDN = "CloudCdnEnabled"
     NO_WARNINGS = "NoWarnings"
 
 

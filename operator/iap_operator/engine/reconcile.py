@@ -38,7 +38,10 @@ from iap_operator.engine.resources import (
     IamTargetKind,
     Key,
     Kind,
+    Marks,
     Observed,
+    SslCertificate,
+    TargetHttpsProxy,
 )
 from iap_operator.engine.settings import Settings
 from iap_operator.engine.steps import Steps, Waiting
@@ -185,20 +188,21 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
         cert_step = None
         proxy_deps = ["um"]
         if balancer.certificate is not None:
-            graph.add("cert", _bind(ensure, balancer.certificate))
+            graph.add("cert", _bind(_certificate(steps, balancer.https_proxy.key), balancer.certificate))
             cert_step = "cert"
             proxy_deps.append("cert")
-        graph.add("https_proxy", _bind(ensure, balancer.https_proxy), *proxy_deps)
+        graph.add("https_proxy", _proxy(steps, balancer.https_proxy, cert_step), *proxy_deps)
+        labelled = _labelled(steps)
         if balancer.address is not None:
-            graph.add("address", _bind(ensure, balancer.address))
+            graph.add("address", _bind(labelled, balancer.address))
         else:
             graph.add("address", _bind(steps.existing, balancer.address_key))
-        graph.add("fr_https", _bind(ensure, balancer.https_rule), "https_proxy", "address")
+        graph.add("fr_https", _bind(labelled, balancer.https_rule), "https_proxy", "address")
         names = ["neg", "bs", "um", "https_proxy", "address", "fr_https"]
         if balancer.redirect_map and balancer.http_proxy and balancer.http_rule:
             graph.add("um_redirect", _bind(ensure, balancer.redirect_map))
             graph.add("http_proxy", _bind(ensure, balancer.http_proxy), "um_redirect")
-            graph.add("fr_http", _bind(ensure, balancer.http_rule), "http_proxy", "address")
+            graph.add("fr_http", _bind(labelled, balancer.http_rule), "http_proxy", "address")
             names += ["um_redirect", "http_proxy", "fr_http"]
         lb_steps = tuple(names)
         status["url"] = f"https://{lb.domains[0]}"
@@ -214,6 +218,9 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
     results = await graph.run()
     if cert_step is not None:  # read early, it may have turned ACTIVE while the chain was built
         results[cert_step] = await _refreshed_certificate(steps, ctx.project, results[cert_step])
+        if not isinstance(results[cert_step], BaseException):  # the certificate in force is ours
+            planned, using = balancer.certificate, results[cert_step].spec.key
+            ours = [using if planned is not None and k == planned.key else k for k in ours]
     left: list[Key] = []
     if not any(isinstance(results[s], BaseException) for s in lb_steps):
         # What an earlier spec made and this one no longer needs: an old certificate, the redirect, ...
@@ -264,23 +271,32 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
         conditions[Type.IAP] = Condition(
             Type.IAP, True, Reason.UP_TO_DATE, f"IAP enabled on backend service {bs_key.name!r} with {client}"
         )
-    if ctx.service.port_name == "h2c":
+    _configuration_warnings(steps, ctx, bs_result)
+    return _finish(ctx, steps, settings, results=results, conditions=conditions, status=status)
+
+
+def _configuration_warnings(steps: Steps, ctx: Context, backend: Any) -> None:
+    """Google's known limitations of IAP behind a load balancer ("Enable IAP for Cloud Run")."""
+    lb = ctx.spec.load_balancer
+    assert lb is not None
+    if isinstance(backend, BaseException):
+        scheme = str(lb.load_balancing_scheme) if lb.backend_service is None else ""
+    else:
+        scheme = backend.spec.scheme
+    if ctx.service.port_name == "h2c" and scheme in ("", LoadBalancingScheme.EXTERNAL):
         steps.warn(
             Reason.HTTP2_END_TO_END,
             f"Cloud Run service {ctx.service.name!r} serves HTTP/2 end to end (container port h2c): behind "
-            "the load balancer IAP can answer with a redirect loop (Google's known limitation); use http1",
+            "the classic Application Load Balancer (scheme EXTERNAL) IAP answers it with an endless redirect "
+            "loop (Google's known limitation); Google recommends the global external Application Load "
+            "Balancer for such services (loadBalancingScheme: EXTERNAL_MANAGED), or serve http1",
         )
-    if (
-        spec.load_balancer
-        and spec.load_balancer.load_balancing_scheme == LoadBalancingScheme.EXTERNAL_MANAGED
-    ):
+    if not isinstance(backend, BaseException) and backend.outputs.get("enableCDN") == "true":
         steps.warn(
-            Reason.ENVOY_SCHEME,
-            "loadBalancingScheme EXTERNAL_MANAGED: the Envoy-based balancer does not pass the "
-            "X-Goog-IAP-JWT-Assertion header to Cloud Run (Google's known limitation); "
-            "use EXTERNAL if the app verifies it",
+            Reason.CLOUD_CDN,
+            f"backend service {backend.spec.key.name!r} has Cloud CDN enabled: IAP is incompatible with "
+            "Cloud CDN (Google's known limitation); disable CDN on it",
         )
-    return _finish(ctx, steps, settings, results=results, conditions=conditions, status=status)
 
 
 async def _direct(ctx: Context, steps: Steps, settings: Settings) -> Outcome:
@@ -421,6 +437,87 @@ def _finish(
     outcome.status = {k: v for k, v in status.items() if v is not None}
     outcome.conditions = summary(outcome, conditions, None, None)
     return outcome
+
+
+def _labelled(steps: Steps) -> Callable[[Any], Awaitable[Observed[Any]]]:
+    """`ensure` for kinds with labels, then our ownership labels put back where they are missing: GCP
+    drops labels sent with a forwarding rule insert, and anyone may remove them later."""
+
+    async def ensure(want: Any) -> Observed[Any]:
+        have: Observed[Any] = await steps.ensure(want)
+        ours = steps.identity.marks().labels
+        if all(have.marks.labels.get(k) == v for k, v in ours.items()):
+            return have
+        adapter = steps.cloud.compute(want.key.kind)
+        marks = Marks(have.marks.description, {**have.marks.labels, **ours})
+        await adapter.unmark(steps.project, have, marks)  # rewrites the labels to `marks.labels`
+        what = f"set the ownership labels of {want.key.kind} {want.key.name}"
+        reason = "DriftRepaired" if steps.drift else "Updated"
+        steps.events.append(Event(reason, what, warning=steps.drift, kind=str(want.key.kind)))
+        return await adapter.find(steps.project, want.key) or have
+
+    return ensure
+
+
+def _certificate(steps: Steps, proxy: Key) -> Callable[[SslCertificate], Awaitable[Observed[Any]]]:
+    """`ensure` of the managed certificate in force: the planned one, or its alternate while the HTTPS
+    proxy uses that one.
+
+    GCP never retries a certificate that is PROVISIONING_FAILED_PERMANENTLY ("To try again delete and
+    create a new managed SslCertificate resource", the discovery document): a new certificate is made
+    under the other name, the proxy moves to it, and the failed one is removed as no longer needed.
+    """
+
+    async def ensure(planned: SslCertificate) -> Observed[Any]:
+        project, certificates = steps.project, steps.cloud.ssl_certificates
+        other = dataclasses.replace(
+            planned, key=dataclasses.replace(planned.key, name=_alternate(planned.key.name))
+        )
+        found = await steps.cloud.https_proxies.find(project, proxy)
+        in_use = found.spec.ssl_certificates if found is not None else ()
+        using = other if other.key.path(project) in in_use else planned
+        current = await certificates.find(project, using.key)
+        if current is not None and current.outputs.get("status") == FAILED_PERMANENTLY:
+            failed, using = using, (planned if using is other else other)
+            leftover = await certificates.find(project, using.key)
+            if (
+                leftover is not None
+                and leftover.outputs.get("status") == FAILED_PERMANENTLY
+                and steps.identity.owns(leftover.marks)
+            ):
+                await certificates.delete(project, using.key)  # an older failure, not in use: afresh
+            steps.events.append(
+                Event(
+                    "CertificateReplaced",
+                    f"managed certificate {failed.key.name} is {FAILED_PERMANENTLY}: GCP will not retry "
+                    f"it; replacing it with {using.key.name}",
+                    warning=True,
+                    kind=str(Kind.SSL_CERTIFICATE),
+                )
+            )
+        return await steps.ensure(using)
+
+    return ensure
+
+
+def _proxy(steps: Steps, want: TargetHttpsProxy, cert_step: str | None) -> Any:
+    """`ensure` of the HTTPS proxy, with the managed certificate the `cert` step put in force."""
+
+    async def ensure(values: Mapping[str, Any]) -> Observed[Any]:
+        if cert_step is None:
+            return await steps.ensure(want)
+        in_force = values[cert_step].spec.key.path(steps.project)
+        return await steps.ensure(dataclasses.replace(want, ssl_certificates=(in_force,)))
+
+    return ensure
+
+
+FAILED_PERMANENTLY = "PROVISIONING_FAILED_PERMANENTLY"
+
+
+def _alternate(name: str) -> str:
+    """The other name a replacement certificate takes (RFC 1035, at most 63 characters)."""
+    return f"{name[:61].rstrip('-')}-r"
 
 
 async def _refreshed_certificate(steps: Steps, project: str, cert: Any) -> Any:

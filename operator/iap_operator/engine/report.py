@@ -9,6 +9,7 @@ from iap_operator.engine.conditions import PERMANENT, Condition, Reason, Type
 from iap_operator.engine.errors import CloudError, Fault, SpecError
 from iap_operator.engine.graph import DependencyFailed
 from iap_operator.engine.outcome import Outcome
+from iap_operator.engine.resources import DOMAIN_STATUS
 from iap_operator.engine.steps import Waiting
 
 PROTECTED_MESSAGE = "ingress restricted, invoker set and IAP enabled"
@@ -55,27 +56,46 @@ def summary(
     return [ready, protected, reconciling, stalled, *steps.values()]
 
 
+# What the owner of a domain must do, by `managed.domainStatus` (the discovery document's descriptions).
+_DOMAIN_ADVICE = {
+    "FAILED_CAA_FORBIDDEN": "a CAA record forbids Google's certificate authority: add {d}. CAA 0 issue "
+    '"pki.goog"',
+    "FAILED_CAA_CHECKING": "the CAA records of {d} could not be checked: make its DNS servers answer",
+    "FAILED_RATE_LIMITED": "the certificate authority rate-limits the top-level domain of {d}: wait",
+}
+
+
 def certificate_condition(
     results: Mapping[str, Any], step: str | None, domains: list[str], ip: str
 ) -> Condition:
+    """CertificateReady from the managed certificate's status and each domain's, with the DNS to fix."""
     if step is None:
         return Condition(Type.CERTIFICATE, True, Reason.UP_TO_DATE, "using the named existing certificates")
     cert = results[step]
     if isinstance(cert, BaseException):
         return failed(Type.CERTIFICATE, cert)
-    state = cert.outputs.get("status", "")
+    name, state = cert.spec.key.name, cert.outputs.get("status") or "PROVISIONING"
     if state == "ACTIVE":
-        return Condition(
-            Type.CERTIFICATE, True, Reason.UP_TO_DATE, f"managed certificate {cert.spec.key.name!r} is ACTIVE"
+        return Condition(Type.CERTIFICATE, True, Reason.UP_TO_DATE, f"managed certificate {name!r} is ACTIVE")
+    statuses = {
+        d: cert.outputs.get(DOMAIN_STATUS + d) or "PROVISIONING" for d in cert.spec.domains or domains
+    }
+    pending = [d for d, s in statuses.items() if s != "ACTIVE"]
+    target = f"A {ip}" if ip else "A <the load balancer's IP, not reserved yet>"
+    records = [f"{d}. {target}" for d in pending if statuses[d] not in _DOMAIN_ADVICE]
+    advice = [_DOMAIN_ADVICE[statuses[d]].format(d=d) for d in pending if statuses[d] in _DOMAIN_ADVICE]
+    if records:
+        advice.insert(
+            0,
+            f"the DNS must hold {'; '.join(records)} (Google checks that each domain resolves "
+            "to this load balancer; provisioning can take up to an hour after that)",
         )
-    where = f" at {ip}" if ip else ""
-    return Condition(
-        Type.CERTIFICATE,
-        False,
-        Reason.CERTIFICATE_PROVISIONING,
-        f"managed certificate {cert.spec.key.name!r} is {state or 'PROVISIONING'}: "
-        f"point DNS of {', '.join(domains)}{where}; this can take up to an hour",
-    )
+    per_domain = ", ".join(f"{d} {s}" for d, s in statuses.items())
+    message = f"managed certificate {name!r} is {state} ({per_domain}): {'; '.join(advice)}"
+    if state == "RENEWAL_FAILED":
+        message += ". The current certificate still serves until it expires"
+        return Condition(Type.CERTIFICATE, False, Reason.CERTIFICATE_RENEWAL_FAILED, message)
+    return Condition(Type.CERTIFICATE, False, Reason.CERTIFICATE_PROVISIONING, message)
 
 
 def ok_or_failed(type_: Type, result: Any, message: str) -> Condition:

@@ -158,8 +158,12 @@ class Observed(Generic[S]):
     self_link: str
     marks: Marks
     fingerprint: str | None = None
-    # Read-only facts worth reporting: an address's IP, a certificate's provisioning status.
+    # Read-only facts worth reporting: an address's IP, a certificate's provisioning status (`status`, and
+    # `DOMAIN_STATUS + domain` per domain), whether a backend service has Cloud CDN on (`enableCDN`).
     outputs: Mapping[str, str] = field(default_factory=dict)
+
+
+DOMAIN_STATUS = "domain/"  # Observed.outputs key prefix: a managed certificate's status of one domain
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ def test_address_is_allocated_and_reserved(compute: Compute) -> None:
     address = compute.address()
     assert ipaddress.IPv4Address(address.address) in ipaddress.ip_network("34.120.0.0/16")
     assert address.status == "RESERVED"
-    assert address.address_type == "EXTERNAL"
+    assert "address_type" not in address
+    assert "network_tier" not in address
     assert address.kind == "compute#address"
     assert address.label_fingerprint
     fixed = compute.address(name="ip-fixed", address="34.120.9.9")
@@ -30,7 +31,8 @@ def test_forwarding_rule_uses_the_address(compute: Compute) -> None:
     address = compute.addresses.get(project=PROJECT, address="ip-hello")
     assert rule.I_p_address == address.address
     assert rule.port_range == "443-443"
-    assert rule.I_p_protocol == "TCP"
+    assert (rule.I_p_protocol, rule.network_tier) == ("TCP", "PREMIUM")
+    assert "ip_version" not in rule  # recorded: only when sent
     assert rule.target == f"{SELF}/global/targetHttpsProxies/px-hello"
     assert address.status == "IN_USE"
     assert address.users == [rule.self_link]
@@ -82,7 +84,7 @@ def test_set_target(compute: Compute) -> None:
         forwarding_rule="fr-hello",
         target_reference_resource=compute_v1.TargetReference(target="global/targetHttpProxies/px-http"),
     )
-    assert op.operation_type == "setTarget"
+    assert (op.operation_type, op.status) == ("SetTarget", compute_v1.Operation.Status.RUNNING)  # recorded
     compute.wait(op)
     after = compute.forwarding_rules.get(project=PROJECT, forwarding_rule="fr-hello")
     assert after.target == f"{SELF}/global/targetHttpProxies/px-http"
@@ -100,8 +102,8 @@ def test_address_labels(compute: Compute) -> None:
     op = compute.addresses.set_labels_unary(
         project=PROJECT, resource="ip-hello", global_set_labels_request_resource=request
     )
-    assert op.operation_type == "setLabels"
-    compute.wait(op)
+    # recorded: DONE at once, progress 0, without operationType or targetLink
+    assert (op.status, op.progress, op.operation_type, op.target_link) == (op.Status.DONE, 0, "", "")
     labelled = compute.addresses.get(project=PROJECT, address="ip-hello")
     assert dict(labelled.labels) == {"owner": "xyz", "env": "dev"}
     assert labelled.label_fingerprint != address.label_fingerprint
@@ -114,22 +116,27 @@ def test_address_labels(compute: Compute) -> None:
 
 
 def test_forwarding_rule_labels(compute: Compute) -> None:
-    compute.chain()
-    rule = compute.forwarding_rules.get(project=PROJECT, forwarding_rule="fr-hello")
-    assert not rule.labels
+    compute.neg()
+    compute.backend_service()
+    compute.url_map()
+    compute.managed_certificate()
+    compute.https_proxy()
+    rule = compute.forwarding_rule(labels={"managed-by": "iap-operator"})
+    assert not rule.labels  # recorded: labels sent with the insert are dropped
+    assert rule.label_fingerprint
     request = compute_v1.GlobalSetLabelsRequest(
         labels={"managed-by": "iap-operator"}, label_fingerprint=rule.label_fingerprint
     )
-    compute.wait(
-        compute.forwarding_rules.set_labels_unary(
-            project=PROJECT, resource="fr-hello", global_set_labels_request_resource=request
-        )
+    op = compute.forwarding_rules.set_labels_unary(
+        project=PROJECT, resource="fr-hello", global_set_labels_request_resource=request
     )
+    # recorded: DONE at once, with operationType and progress 100
+    assert (op.status, op.progress, op.operation_type) == (op.Status.DONE, 100, "setLabels")
     after = compute.forwarding_rules.get(project=PROJECT, forwarding_rule="fr-hello")
     assert dict(after.labels) == {"managed-by": "iap-operator"}
 
     no_fingerprint = compute_v1.GlobalSetLabelsRequest(labels={})
-    with pytest.raises(exceptions.BadRequest):
+    with pytest.raises(exceptions.PreconditionFailed):
         compute.forwarding_rules.set_labels_unary(
             project=PROJECT, resource="fr-hello", global_set_labels_request_resource=no_fingerprint
         )

@@ -71,9 +71,9 @@ def test_url_map_with_host_rules(compute: Compute) -> None:
     )
     compute.wait(compute.url_maps.insert_unary(project=PROJECT, url_map_resource=resource))
     um = compute.url_maps.get(project=PROJECT, url_map="um-hosts")
-    assert (
-        um.default_service == f"{SELF}/global/backendServices/bs-hello"
-    )  # references come back as full URLs
+    # recorded: a URL map's defaultService comes back as the compute/beta URL
+    beta = SELF.replace("/compute/v1/", "/compute/beta/")
+    assert um.default_service == f"{beta}/global/backendServices/bs-hello"
     assert um.path_matchers[0].default_service == f"{SELF}/global/backendServices/bs-other"
     assert um.path_matchers[0].path_rules[0].service == f"{SELF}/global/backendServices/bs-hello"
     assert um.host_rules[0].hosts == ["other.example.com"]

@@ -143,7 +143,6 @@ def test_error_bodies_follow_googles_envelope(validator: Validator) -> None:
             "code": 404,
             "message": "gone",
             "status": "NOT_FOUND",
-            "errors": [{"message": "gone", "domain": "global", "reason": "notFound"}],
             "details": [
                 {
                     "@type": "type.googleapis.com/google.rpc.ErrorInfo",
@@ -154,9 +153,31 @@ def test_error_bodies_follow_googles_envelope(validator: Validator) -> None:
             ],
         }
     }
-    assert problems(validator, good, status=404) == []
-    assert problems(validator, {"error": {"code": "404"}}, status=404)
-    assert problems(validator, {"message": "gone"}, status=404) == ["$: unknown property 'message'"]
+    run = "/v2/projects/p/locations/r/services/s"
+    assert problems(validator, good, status=404, path=run) == []
+    assert problems(validator, {"error": {"code": "404"}}, status=404, path=run)
+    assert "$: unknown property 'message'" in problems(validator, {"message": "gone"}, status=404, path=run)
+    legacy = {"error": {**good["error"], "errors": [{"domain": "global", "reason": "notFound"}]}}
+    assert problems(validator, legacy, status=404, path=run) == [
+        "$.error: 'errors' is not part of this API's errors"
+    ]
+
+
+def test_compute_errors_have_errors_and_no_status(validator: Validator) -> None:
+    """Recorded: compute answers `{code, errors[{domain, message, reason}], message}`."""
+    compute = {
+        "error": {
+            "code": 404,
+            "errors": [{"domain": "global", "message": "gone", "reason": "notFound"}],
+            "message": "gone",
+        }
+    }
+    path = "/compute/v1/projects/p/global/backendServices/x"
+    assert problems(validator, compute, status=404, path=path) == []
+    with_status = {"error": {**compute["error"], "status": "NOT_FOUND"}}
+    assert problems(validator, with_status, status=404, path=path) == [
+        "$.error: 'status' is not part of this API's errors"
+    ]
 
 
 def test_unknown_routes_and_the_control_api(validator: Validator) -> None:

@@ -141,7 +141,9 @@ async def test_unknown_route_and_method_are_google_errors(http: aiohttp.ClientSe
         assert response.status == 404
         body = await response.json()
         assert body["error"]["status"] == "NOT_FOUND"
-        assert body["error"]["errors"][0]["reason"] == "notFound"
+        assert "errors" not in body["error"]
+    async with http.get("/compute/v1/nothing") as response:  # compute's envelope on compute paths
+        assert (await response.json())["error"]["errors"][0]["reason"] == "notFound"
     async with http.put(ADDRESSES) as response:
         assert response.status == 405
         assert (await response.json())["error"]["code"] == 405

@@ -18,7 +18,16 @@ def iam() -> IamPolicies:
 
 
 def test_resource_without_policy(iam: IamPolicies) -> None:
-    assert iam.get(RESOURCE) == {"version": 1, "etag": "ACAB"}
+    assert iam.get(RESOURCE) == {"etag": "ACAB"}  # recorded: no version, no bindings
+
+
+def test_version_is_echoed_as_one_without_conditions(iam: IamPolicies) -> None:
+    """Recorded: a set at version 3 without conditions answers version 1; emptied, it keeps version 1."""
+    stored = iam.set(RESOURCE, {"bindings": [INVOKER], "etag": "ACAB", "version": 3})
+    assert stored["version"] == 1
+    emptied = iam.set(RESOURCE, {"etag": stored["etag"], "version": 3})
+    assert set(emptied) == {"etag", "version"}
+    assert emptied["version"] == 1
 
 
 def test_every_write_changes_the_etag(iam: IamPolicies) -> None:

@@ -32,11 +32,23 @@ def test_latency_profile_lookup_and_scale() -> None:
         LatencyProfile.named("slow")
 
 
-async def test_zero_delay_completes_inline() -> None:
+async def test_zero_delay_is_answered_running_then_done_at_once() -> None:
+    """GCP answers these methods with a running operation: the first answer is never the done one."""
     ops = Operations(Clock())
     op = ops.start("ops/1", {"done": False}, 0, lambda o: o.body.update(done=True))
+    assert op.body == {"done": False}
+    assert await ops.wait(op, 0.5)
+    assert op.body == {"done": True}
+
+
+async def test_now_completes_inline_and_add_done_records() -> None:
+    ops = Operations(Clock())
+    op = ops.start("ops/1", {"done": False}, 5.0, lambda o: o.body.update(done=True), now=True)
     assert op.body == {"done": True}
     assert op.done.is_set()
+    recorded = ops.add_done("ops/2", {"done": True})
+    assert ops.get("ops/2") is recorded
+    assert recorded.done.is_set()
 
 
 @pytest.mark.looptime
@@ -58,7 +70,7 @@ async def test_failure_goes_to_fail() -> None:
     def boom(op: Operation) -> None:
         raise GoogleError(409, "conflict", status="ABORTED")
 
-    op = ops.start("ops/2", {"name": "ops/2", "done": False}, 0, boom)
+    op = ops.start("ops/2", {"name": "ops/2", "done": False}, 0, boom, now=True)
     assert op.body == {"name": "ops/2", "done": True, "error": {"code": 10, "message": "conflict"}}
 
 

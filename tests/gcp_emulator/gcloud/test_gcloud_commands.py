@@ -60,7 +60,7 @@ def test_iap_web_add_iam_policy_binding_on_a_backend_service(gcloud: Gcloud) -> 
 
 def test_iap_settings_get(gcloud: Gcloud) -> None:
     project = gcloud.json("iap", "settings", "get", f"--project={PROJECT}")
-    assert project == {"name": f"projects/{PROJECT}"}
+    assert project == {"name": f"projects/{NUMBER}"}  # recorded: named by the project number
     backend = gcloud.json(
         "iap",
         "settings",
@@ -69,7 +69,7 @@ def test_iap_settings_get(gcloud: Gcloud) -> None:
         "--resource-type=backend-services",
         "--service=bs-hello",
     )
-    assert backend == {"name": f"projects/{PROJECT}/iap_web/compute/services/bs-hello"}
+    assert backend == {"name": f"projects/{NUMBER}/iap_web/compute/services/bs-hello"}
 
 
 def test_beta_services_identity_create(gcloud: Gcloud) -> None:

@@ -8,7 +8,7 @@ import pytest
 from google.cloud import compute_v1, iap_v1
 from tests.demo_project import NUMBER, PROJECT, REGION, demo_project
 from tests.gcp_emulator.google_clients import rest_client
-from tests.gcp_emulator.serverless_neg import create_serverless_neg
+from tests.gcp_emulator.serverless_neg import create_serverless_neg, wait
 
 from iap_sandbox.emulators.gcp.testing import GcpEmulatorThread
 
@@ -34,13 +34,15 @@ def backends(emulator: GcpEmulatorThread) -> dict[str, str]:
     resource = compute_v1.BackendService(
         name="bs-global", load_balancing_scheme="EXTERNAL_MANAGED", backends=[compute_v1.Backend(group=group)]
     )
-    global_bs.insert(project=PROJECT, backend_service_resource=resource).result(timeout=10)
+    wait(emulator, global_bs.insert_unary(project=PROJECT, backend_service_resource=resource))
     resource = compute_v1.BackendService(
         name="bs-regional",
         load_balancing_scheme="EXTERNAL_MANAGED",
         backends=[compute_v1.Backend(group=group)],
     )
-    regional_bs.insert(project=PROJECT, region=REGION, backend_service_resource=resource).result(timeout=10)
+    wait(
+        emulator, regional_bs.insert_unary(project=PROJECT, region=REGION, backend_service_resource=resource)
+    )
     return {
         "bs-global": str(global_bs.get(project=PROJECT, backend_service="bs-global").id),
         "bs-regional": str(regional_bs.get(project=PROJECT, region=REGION, backend_service="bs-regional").id),

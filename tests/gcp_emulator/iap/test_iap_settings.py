@@ -60,7 +60,8 @@ def test_patch_without_mask_replaces_everything(iap: Client) -> None:
 
 
 def test_project_settings_accept_the_project_id(iap: Client) -> None:
-    assert iap.get_iap_settings(request={"name": "projects/demo-project"}).name == "projects/demo-project"
+    # recorded (projectiapsettings): asked by id, answered by number
+    assert iap.get_iap_settings(request={"name": "projects/demo-project"}).name == f"projects/{NUMBER}"
     updated = iap.update_iap_settings(
         request={"iap_settings": iap_v1.IapSettings(name=f"projects/{NUMBER}", access_settings=reauth())}
     )

@@ -7,7 +7,7 @@ from google.api_core import exceptions
 from google.cloud import compute_v1, run_v2
 from google.protobuf import field_mask_pb2
 from tests.gcp_emulator.google_clients import rest_client
-from tests.gcp_emulator.serverless_neg import create_serverless_neg
+from tests.gcp_emulator.serverless_neg import create_serverless_neg, wait
 
 from iap_sandbox.emulators.gcp.testing import GcpEmulatorThread
 
@@ -32,7 +32,7 @@ def make_backend(emulator: GcpEmulatorThread, iap: bool) -> None:
         backends=[compute_v1.Backend(group=create_serverless_neg(emulator))],
         iap=compute_v1.BackendServiceIAP(enabled=iap),
     )
-    backends.insert(project=PROJECT, backend_service_resource=resource).result(timeout=10)
+    wait(emulator, backends.insert_unary(project=PROJECT, backend_service_resource=resource))
 
 
 def test_iap_enabled_is_refused_behind_an_iap_backend_service(

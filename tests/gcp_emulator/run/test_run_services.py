@@ -24,7 +24,10 @@ def test_get_returns_the_seeded_service(services: run_v2.ServicesClient) -> None
     service = services.get_service(name=HELLO)
     assert service.name == HELLO
     assert service.ingress == Ingress.INGRESS_TRAFFIC_ALL
-    assert service.template.containers[0].ports[0].name == "http1"
+    # recorded (runservicebasic): no ports unless the deployer set one; GEN2; default limits
+    assert not service.template.containers[0].ports
+    assert service.template.execution_environment == run_v2.ExecutionEnvironment.EXECUTION_ENVIRONMENT_GEN2
+    assert service.template.containers[0].resources.limits == {"cpu": "1000m", "memory": "512Mi"}
     assert service.generation == 1
     assert service.observed_generation == 1
     assert service.uri.startswith("https://hello-")
@@ -47,7 +50,11 @@ def test_project_number_names_the_same_service(services: run_v2.ServicesClient) 
 
 
 def test_unknown_service_is_not_found(services: run_v2.ServicesClient) -> None:
-    with pytest.raises(exceptions.NotFound, match="Resource 'nope' of kind 'SERVICE'"):
+    # recorded (runservicebasic): `service "projects/.../services/nope" not found`, status NOT_FOUND
+    with pytest.raises(
+        exceptions.NotFound,
+        match='service "projects/demo-project/locations/us-central1/services/nope" not found',
+    ):
         services.get_service(name=f"projects/demo-project/locations/{REGION}/services/nope")
 
 
@@ -85,7 +92,7 @@ def test_patch_with_update_mask_changes_only_masked_fields(
 
 def test_patch_without_mask_replaces_the_spec(services: run_v2.ServicesClient) -> None:
     service = services.get_service(name=HELLO)
-    service.template.containers[0].ports[0].name = "h2c"
+    service.template.containers[0].ports = [run_v2.ContainerPort(name="h2c", container_port=8080)]
     service.ingress = Ingress.INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER
     updated = services.update_service(service=service).result(polling=FAST_POLLING)
     assert updated.template.containers[0].ports[0].name == "h2c"
@@ -125,7 +132,7 @@ def test_out_of_band_change_bumps_etag_and_generation(
 
 def test_invalid_port_name_is_rejected(services: run_v2.ServicesClient) -> None:
     service = services.get_service(name=HELLO)
-    service.template.containers[0].ports[0].name = "http2"
+    service.template.containers[0].ports = [run_v2.ContainerPort(name="http2", container_port=8080)]
     with pytest.raises(exceptions.BadRequest, match="http1' or 'h2c"):
         services.update_service(service=service)
 

@@ -1,18 +1,32 @@
 """Backend services (global, or regional when the key has a region) with serverless NEG backends and IAP.
 
 The custom OAuth client secret is write-only: it is sent from `IapSettings.client_secret` and compared
-through `oauth2ClientSecretSha256`; it is never logged.
+through `oauth2ClientSecretSha256`; it is never logged. GCP always answers an `iap` block: with the
+Google-managed client (or IAP never configured) `oauth2ClientId` is "" and `oauth2ClientSecretSha256` is
+the sha256 of the empty string; both mean "no custom client" here.
+
+A patch carries only the managed fields that differ from what GCP reports: for a backend service someone
+else owns (attach mode) that is the `iap` block alone, so their backends' settings are never rewritten.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from google.cloud import compute_v1
 
-from iap_operator.engine.errors import CloudError, Fault
 from iap_operator.engine.resources import BackendService, IapSettings, Key, Kind, Marks, Observed
 from iap_operator.gcp.compute.base import ComputeKind, description_marks, reference, relative
+
+EMPTY_SECRET_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+def custom_client(client_id: str, secret_sha256: str) -> tuple[str | None, str | None]:
+    """(client id, secret hash) of a custom OAuth client; (None, None) for the Google-managed one."""
+    if not client_id:
+        return None, None
+    return client_id, (secret_sha256 if secret_sha256 not in ("", EMPTY_SECRET_SHA256) else None)
 
 
 class BackendServiceAdapter(ComputeKind[BackendService]):
@@ -28,34 +42,37 @@ class BackendServiceAdapter(ComputeKind[BackendService]):
 
     def to_observed(self, project: str, key: Key, resource: Any) -> Observed[BackendService]:
         iap = resource.iap
+        client_id, secret_sha256 = custom_client(iap.oauth2_client_id, iap.oauth2_client_secret_sha256)
         spec = BackendService(
             key=key,
             scheme=resource.load_balancing_scheme,
             protocol=resource.protocol,
             backends=tuple(relative(b.group) for b in resource.backends),
             iap=IapSettings(
-                enabled=bool(iap.enabled),
-                client_id=iap.oauth2_client_id or None,
-                client_secret_sha256=iap.oauth2_client_secret_sha256 or None,
+                enabled=bool(iap.enabled), client_id=client_id, client_secret_sha256=secret_sha256
             ),
         )
-        return self._base_observed(resource, spec, description_marks(resource), id=str(resource.id))
+        outputs = {"id": str(resource.id), "enableCDN": "true" if resource.enable_c_d_n else "false"}
+        return self._base_observed(resource, spec, description_marks(resource), **outputs)
 
     async def update(
         self, project: str, desired: BackendService, observed: Observed[BackendService]
     ) -> Observed[BackendService]:
         key = desired.key
         switching = observed.spec.iap.client_id is not None and desired.iap.client_id is None
-        patch = self._managed_fields(desired, switching_to_google_client=switching)
-        patch.fingerprint = observed.fingerprint or ""
+        wanted = self._managed_fields(desired, switching_to_google_client=switching)
+        patch = compute_v1.BackendService(fingerprint=observed.fingerprint or "")
+        current = observed.spec
+        if desired.scheme != current.scheme:
+            patch.load_balancing_scheme = wanted.load_balancing_scheme
+        if desired.protocol != current.protocol:
+            patch.protocol = wanted.protocol
+        if desired.backends != current.backends:
+            patch.backends = wanted.backends
+        if desired.iap != current.iap:
+            patch.iap = wanted.iap
         request = {**self._locate(project, key), "backend_service_resource": patch}
-        try:
-            await self._mutate(project, key, "patch", request)
-        except CloudError as err:
-            if switching and err.fault in (Fault.INVALID, Fault.FAILED_PRECONDITION):
-                # GCP refuses going back from a custom OAuth client: permanent until the spec changes.
-                raise CloudError(Fault.INVALID, err.message) from err
-            raise
+        await self._mutate(project, key, "patch", request)
         return await self._require(project, key)
 
     async def unmark(self, project: str, observed: Observed[BackendService], marks: Marks) -> None:

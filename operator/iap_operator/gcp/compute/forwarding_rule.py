@@ -1,4 +1,9 @@
-"""Global forwarding rules: address + port range -> target proxy. Only the target can change in place."""
+"""Global forwarding rules: address + port range -> target proxy. Only the target can change in place.
+
+GCP drops labels sent with an insert ("These can only be added or modified by the setLabels method",
+compute discovery document; recorded in globalcomputeforwardingrule*-direct): `create` inserts, then
+sets the labels with `setLabels` and the label fingerprint the insert left.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +47,13 @@ class ForwardingRuleAdapter(LabeledKind[ForwardingRule]):
             target=reference(desired.target),
             load_balancing_scheme=desired.scheme,
         )
+
+    async def create(self, project: str, desired: ForwardingRule, marks: Marks) -> Observed[ForwardingRule]:
+        created = await super().create(project, desired, marks)
+        if all(created.marks.labels.get(k) == v for k, v in marks.labels.items()):
+            return created
+        await self.set_labels(project, created, {**created.marks.labels, **marks.labels})
+        return await self._require(project, desired.key)
 
     def to_observed(self, project: str, key: Key, resource: Any) -> Observed[ForwardingRule]:
         ip = resource.I_p_address

@@ -6,7 +6,7 @@ from typing import Any
 
 from google.cloud import compute_v1
 
-from iap_operator.engine.resources import Key, Kind, Marks, Observed, SslCertificate
+from iap_operator.engine.resources import DOMAIN_STATUS, Key, Kind, Marks, Observed, SslCertificate
 from iap_operator.gcp.compute.base import ComputeKind, description_marks
 
 
@@ -25,7 +25,10 @@ class SslCertificateAdapter(ComputeKind[SslCertificate]):
         )
 
     def to_observed(self, project: str, key: Key, resource: Any) -> Observed[SslCertificate]:
-        spec = SslCertificate(key=key, domains=tuple(resource.managed.domains))
+        """Outputs: `status` (managed.status) and `domain/<name>` per domain (managed.domainStatus)."""
+        managed = resource.managed
+        spec = SslCertificate(key=key, domains=tuple(managed.domains))
+        outputs = {f"{DOMAIN_STATUS}{d}": str(s) for d, s in sorted(managed.domain_status.items())}
         return self._base_observed(
-            resource, spec, description_marks(resource), status=resource.managed.status
+            resource, spec, description_marks(resource), status=managed.status, **outputs
         )

@@ -27,8 +27,10 @@ Registration
 
 Errors (core.py)
     ``raise GoogleError(code, message, status=..., reason=..., details=[...], headers={...})`` anywhere
-    in a handler; middleware answers ``{"error": {"code", "message", "status", "errors": [{"message",
-    "domain": "global", "reason"}], "details"}}``. A missing status/reason is derived from the code.
+    in a handler; middleware answers in the envelope of the API the path belongs to (recorded):
+    compute ``{"error": {"code", "errors": [{"domain": "global", "message", "reason"}], "message"}}``,
+    the others ``{"error": {"code", "message", "status", "details"}}``. A missing status/reason is
+    derived from the code.
     Shortcuts: `not_found`, `compute_not_found(path)`, `already_exists`, `invalid`, `condition_not_met`
     (412), `failed_precondition`, `aborted` (409 ABORTED), `permission_denied`, `resource_in_use`.
     Unknown routes answer a Google 404, wrong methods 405, handler crashes 500.
@@ -52,10 +54,13 @@ IAM (iam.IamPolicies, `world.iam`)
 
 Long-running operations (operations.py, `world.operations`)
     ``op = world.operations.start(path, body, delay, complete, fail=...)``: `body` is the operation JSON
-    your API returns; `complete(op)` applies the effect to the store and marks `op.body` done (it runs
-    inline when the delay is 0, else after `delay` seconds on the loop); a `GoogleError` it raises goes to
-    `fail(op, err)` (default: longrunning `done` + `error` with `grpc_code`). Get the delay from the
-    latency profile: ``world.delay(api, kind, verb)`` (api: compute|run|serviceusage|iap|resourcemanager).
+    your API returns; `complete(op)` applies the effect to the store and marks `op.body` done after
+    `delay` seconds on the loop (on the loop's next turn when 0: GCP answers these operations running,
+    so the first answer must be the running one); a `GoogleError` it raises goes to `fail(op, err)`
+    (default: longrunning `done` + `error` with `grpc_code`). For methods GCP answers already done, spend
+    the delay first (``await world.clock.sleep(delay)``), apply, and ``world.operations.add_done(path,
+    body)``. Get the delay from the latency profile: ``world.delay(api, kind, verb)`` (api:
+    compute|run|serviceusage|iap|resourcemanager). Say in docs/gcp-emulator.md where the shape comes from.
     ``world.operations.get(path)`` / ``await world.operations.wait(op, seconds)`` (True when done).
     requestId de-dup: ``world.operations.remembered(scope, request_id)`` / ``remember(scope, id, op)``.
     Extra tunables for modules: ``world.settings`` (dict, `POST /emulator/v1/settings`).

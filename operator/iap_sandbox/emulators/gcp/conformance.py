@@ -9,8 +9,11 @@ method's response schema and validates the body recursively and strictly:
 - enums must be sent by name; JSON null is never valid;
 - `Any` payloads (`@type`) are validated against the schema of their type when it is known.
 
-Error bodies (HTTP >= 400) are checked against Google's JSON error envelope instead. Paths under
-`emulator/` (the control API) are not Google APIs and are skipped.
+Error bodies (HTTP >= 400) are checked against Google's JSON error envelope instead, in the form each
+API answers (recorded in ../shared/recorded-gcp): compute `{code, errors[], message}` without `status`,
+the other APIs `{code, message, status[, details]}` without `errors`. A response to a request that asked
+`$alt=json;enum-encoding=int` may send enums as numbers. Paths under `emulator/` (the control API) are
+not Google APIs and are skipped.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .discovery import load_document
+from .discovery import enum_ints_requested, load_document
 from .server import RESPONSE_OBSERVERS
 
 # The discovery documents of the APIs the emulator serves (name.version as the file names).
@@ -225,7 +228,9 @@ class DiscoveryValidator:
         best = max(m.literal_chars for m in candidates)
         return [m for m in candidates if m.literal_chars == best]
 
-    def check(self, http_method: str, path: str, status: int, body: Any) -> list[Violation]:
+    def check(
+        self, http_method: str, path: str, status: int, body: Any, *, enum_ints: bool = False
+    ) -> list[Violation]:
         """Every schema violation of one response (empty when it conforms or the path is not an API)."""
         clean = path.split("?", 1)[0].lstrip("/")
         if clean.startswith(self.skip_prefixes):
@@ -235,7 +240,8 @@ class DiscoveryValidator:
             return Violation(http_method.upper(), clean, where, problem)
 
         if status >= 400:
-            return [violation(w, p) for w, p in _SchemaWalker("").check(body, {"$ref": "ErrorEnvelope"})]
+            found = _SchemaWalker("").check(body, {"$ref": "ErrorEnvelope"})
+            return [violation(w, p) for w, p in found + _envelope_problems(clean, body)]
         methods = self.match(http_method, clean)
         if not methods:
             return [violation("$", "no discovery method matches this request")]
@@ -244,21 +250,42 @@ class DiscoveryValidator:
             if method.response_ref is None:
                 problems = [] if body in ({}, None, "") else [("$", "method has no response body")]
             else:
-                problems = _SchemaWalker(method.document).check(body, {"$ref": method.response_ref})
+                walker = _SchemaWalker(method.document, enum_ints=enum_ints)
+                problems = walker.check(body, {"$ref": method.response_ref})
             if not problems:
                 return []
             attempts.append([violation(w, f"{p} [{method.method_id}]") for w, p in problems])
         return attempts[0]
 
-    def check_all(self, records: Iterable[tuple[str, str, int, Any]]) -> list[Violation]:
-        """`check` over (method, path, status, body) records."""
-        return [v for record in records for v in self.check(*record)]
+    def check_all(self, records: Iterable[tuple[str, str, int, Any, bool]]) -> list[Violation]:
+        """`check` over (method, path, status, body, enum_ints) records."""
+        return [
+            v
+            for method, path, status, body, ints in records
+            for v in self.check(method, path, status, body, enum_ints=ints)
+        ]
+
+
+def _envelope_problems(path: str, body: Any) -> list[tuple[str, str]]:
+    """The keys each API's error envelope has and has not (compute: no `status`; others: no `errors`)."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return [("$", "an error answer needs an `error` object")]
+    compute = path.startswith("compute/")
+    required = {"code", "message", "errors"} if compute else {"code", "message", "status"}
+    forbidden = {"status", "details"} if compute else {"errors"}
+    problems = [("$.error", f"missing {key!r}") for key in sorted(required - set(error))]
+    problems += [
+        ("$.error", f"{key!r} is not part of this API's errors") for key in sorted(forbidden & set(error))
+    ]
+    return problems
 
 
 class _SchemaWalker:
     """Recursive, strict validation of a JSON value against discovery schemas of one document."""
 
-    def __init__(self, document: str) -> None:
+    def __init__(self, document: str, *, enum_ints: bool = False) -> None:
+        self.enum_ints = enum_ints
         self.document = document
         self.schemas: Mapping[str, Any] = load_document(document)["schemas"] if document else ERROR_SCHEMAS
         self.problems: list[tuple[str, str]] = []
@@ -291,6 +318,9 @@ class _SchemaWalker:
                 return
             for index, item in enumerate(value):
                 self._value(item, schema.get("items", {"type": "any"}), f"{where}[{index}]")
+        elif kind == "string" and self.enum_ints and "enum" in schema and type(value) is int:
+            if not 0 <= value < 1000:
+                self._fail(where, f"{value} is not an enum number")
         elif kind == "string":
             self._string(value, schema, where)
         elif kind == "integer":
@@ -340,7 +370,7 @@ class _SchemaWalker:
             return
         document, name = known
         payload = {k: v for k, v in value.items() if k != "@type"}
-        nested = _SchemaWalker(document)
+        nested = _SchemaWalker(document, enum_ints=self.enum_ints)
         for inner_where, problem in nested.check(payload, {"$ref": name}):
             self._fail(where + inner_where[1:], problem)
 
@@ -383,6 +413,7 @@ class RecordedResponse:
     path: str
     status: int
     body: Any
+    enum_ints: bool = False  # the request asked `$alt=json;enum-encoding=int`
 
 
 class ResponseRecorder:
@@ -405,7 +436,9 @@ class ResponseRecorder:
         raw = response.body
         if not isinstance(raw, bytes | bytearray):
             return
-        self.records.append(RecordedResponse(request.method, request.path, response.status, json.loads(raw)))
+        ints = enum_ints_requested(request.query)
+        body = json.loads(raw)
+        self.records.append(RecordedResponse(request.method, request.path, response.status, body, ints))
 
     def __enter__(self) -> ResponseRecorder:
         RESPONSE_OBSERVERS.append(self)
@@ -418,7 +451,7 @@ class ResponseRecorder:
     def violations(self, validator: DiscoveryValidator | None = None) -> list[Violation]:
         """Schema violations of every recorded response (see `DiscoveryValidator.check`)."""
         checker = validator or default_validator()
-        return checker.check_all((r.method, r.path, r.status, r.body) for r in self.records)
+        return checker.check_all((r.method, r.path, r.status, r.body, r.enum_ints) for r in self.records)
 
 
 @cache

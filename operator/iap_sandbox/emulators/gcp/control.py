@@ -8,6 +8,7 @@
 - `POST seed`                               load more seed (YAML or JSON body, seed-file shape)
 - `POST latency` `{"scale": 0.1, "entries": [{"api":..., "kind":..., "verb":..., "seconds":...}]}`
 - `POST settings` `{key: value}`            tunables of service modules (e.g. certificate provisioning)
+- `GET  dns` / `POST dns` `{domain: record or null}` / `DELETE dns`   the public DNS (see dns.py)
 - `GET  healthz`
 """
 
@@ -105,6 +106,17 @@ def register(registry: Registry, world: World) -> None:
         world.settings.update(await read_json(request))
         return json_response(world.settings)
 
+    async def get_dns(request: web.Request) -> web.Response:
+        return json_response(world.dns.to_json())
+
+    async def set_dns(request: web.Request) -> web.Response:
+        world.dns.update(await read_json(request))
+        return json_response(world.dns.to_json())
+
+    async def clear_dns(request: web.Request) -> web.Response:
+        world.dns.clear()
+        return json_response({})
+
     async def healthz(request: web.Request) -> web.Response:
         return json_response({"status": "ok"})
 
@@ -120,4 +132,7 @@ def register(registry: Registry, world: World) -> None:
     registry.route("POST", f"{PREFIX}/seed", seed)
     registry.route("POST", f"{PREFIX}/latency", latency)
     registry.route("POST", f"{PREFIX}/settings", settings)
+    registry.route("GET", f"{PREFIX}/dns", get_dns)
+    registry.route("POST", f"{PREFIX}/dns", set_dns)
+    registry.route("DELETE", f"{PREFIX}/dns", clear_dns)
     registry.route("GET", f"{PREFIX}/healthz", healthz)

@@ -60,6 +60,16 @@ _REASON_BY_STATUS: dict[str, str] = {
 }
 
 
+# Error envelopes (recorded: compute__*, run__*, resourcemanager__* in ../shared/recorded-gcp).
+COMPUTE = "compute"
+GOOGLE = "google"
+
+
+def envelope_for(path: str) -> str:
+    """Which error envelope the API serving `path` answers with."""
+    return COMPUTE if path.startswith("/compute/") else GOOGLE
+
+
 class GoogleError(Exception):
     """An API error answered in Google's JSON error format.
 
@@ -86,19 +96,19 @@ class GoogleError(Exception):
         self.details = details or []
         self.headers = dict(headers or {})
 
-    def to_json(self) -> JSON:
-        error: JSON = {
-            "code": self.code,
-            "message": self.message,
-            "status": self.status,
-            "errors": [{"message": self.message, "domain": "global", "reason": self.reason}],
-        }
+    def to_json(self, envelope: str = GOOGLE) -> JSON:
+        """The body in the envelope of the API answering: compute's (`errors[]` with `reason`, no
+        `status`) or the google.rpc one of the newer APIs (`status` and `details`, no `errors`)."""
+        if envelope == COMPUTE:
+            errors = [{"domain": "global", "message": self.message, "reason": self.reason}]
+            return {"error": {"code": self.code, "errors": errors, "message": self.message}}
+        error: JSON = {"code": self.code, "message": self.message, "status": self.status}
         if self.details:
             error["details"] = self.details
         return {"error": error}
 
-    def to_response(self) -> web.Response:
-        return web.json_response(self.to_json(), status=self.code, headers=self.headers)
+    def to_response(self, envelope: str = GOOGLE) -> web.Response:
+        return web.json_response(self.to_json(envelope), status=self.code, headers=self.headers)
 
 
 def not_found(message: str) -> GoogleError:

@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from .core import JSON, Clock, GoogleError
+from .core import JSON, Clock, GoogleError, envelope_for
 
 CONTROL_PREFIX = "/emulator/"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -50,6 +50,7 @@ class FaultRule:
     path: re.Pattern[str]
     status: int
     body: JSON | None
+    message: str | None
     count: int | None
     probability: float
     retry_after: float | None
@@ -58,12 +59,13 @@ class FaultRule:
     def matches(self, method: str, path: str) -> bool:
         return self.method.fullmatch(method) is not None and self.path.search(path) is not None
 
-    def response(self) -> web.Response:
+    def response(self, path: str) -> web.Response:
         headers = {}
         if self.retry_after is not None:
             seconds = self.retry_after
             headers["Retry-After"] = str(int(seconds)) if seconds == int(seconds) else str(seconds)
-        body = self.body or GoogleError(self.status, f"Injected fault {self.id}").to_json()
+        message = self.message or f"Injected fault {self.id}"
+        body = self.body or GoogleError(self.status, message).to_json(envelope_for(path))
         return web.json_response(body, status=self.status, headers=headers)
 
     def describe(self, remaining: int | None, fired: int) -> JSON:
@@ -96,15 +98,13 @@ class Faults:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def add(self, spec: FaultSpec) -> FaultRule:
-        body = spec.body
-        if body is None and spec.message is not None and spec.status:
-            body = GoogleError(spec.status, spec.message).to_json()
         rule = FaultRule(
             id=f"fault-{next(self._ids)}",
             method=re.compile(spec.method, re.IGNORECASE),
             path=re.compile(spec.path),
             status=spec.status,
-            body=body,
+            body=spec.body,
+            message=spec.message,
             count=spec.count,
             probability=spec.probability,
             retry_after=spec.retry_after,
@@ -148,4 +148,4 @@ class Faults:
             await self.clock.sleep(rule.latency)
         if not rule.status:
             return await handler(request)
-        return rule.response()
+        return rule.response(request.path)

@@ -1,10 +1,13 @@
 """The shared IAM policy store: getIamPolicy / setIamPolicy / testIamPermissions for every API.
 
 Policies are stored in the world's `Store` under `"<resource API path>:iamPolicy"` so `GET state` shows them.
-Behaviour follows GCP: a resource without a policy answers `{"version": 1, "etag": "ACAB"}`; every write
-gets a new etag; a set with a stale etag answers 409 ABORTED, one without an etag overwrites; conditional
-bindings need policy version 3, and reading such a policy with a lower requested version yields the
-`_withcond_` role names GCP uses; malformed members answer 400 INVALID_ARGUMENT.
+As recorded (iam__iampartialpolicy__iam-serviceidentityref): a resource that never had a policy answers
+only `{"etag": "ACAB"}` (no version, no bindings); a set answers the policy as stored with `version` 1
+whatever version was sent, unless a binding has a condition (then 3: Google's "Policy versions" page);
+a policy emptied of bindings reads `{"etag", "version": 1}`; etags are base64 and change on every write.
+Not recorded, from Google's IAM documentation: a set with a stale etag answers 409 ABORTED, one without
+an etag overwrites; reading a conditional policy with a requested version below 3 yields the
+`_withcond_` role names; malformed members answer 400 INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ class IamPolicies:
     def get(self, resource_path: str, requested_version: int | None = None) -> JSON:
         policy = self._store.get(policy_key(resource_path))
         if policy is None:
-            return {"version": 1, "etag": EMPTY_ETAG}
+            return {"etag": EMPTY_ETAG}
         has_conditions = any("condition" in b for b in policy.get("bindings", []))
         if has_conditions and (requested_version or 1) < 3:
             return _downgrade(policy)
@@ -109,7 +112,7 @@ class IamPolicies:
         if has_conditions and version < 3:
             raise _bad_request("Policies with conditional role bindings must specify version 3.")
         fields = {f.strip() for f in (update_mask or "bindings,etag").split(",") if f.strip()}
-        stored: JSON = {"version": 3 if has_conditions else max(version, 1)}
+        stored: JSON = {"version": 3 if has_conditions else 1}
         stored["bindings"] = bindings if "bindings" in fields else (current or {}).get("bindings", [])
         audit = (
             policy.get("auditConfigs") if "auditConfigs" in fields else (current or {}).get("auditConfigs")

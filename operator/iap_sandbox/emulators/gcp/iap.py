@@ -10,7 +10,9 @@ IAP resource names (`v1/{name=**}:verb`), the project by number (or id, as gclou
 A service that does not exist answers 404; a backend service named by id or by name is the same resource.
 Policies and settings are stored under the canonical path (`v1/projects/{number}/iap_web/...`, backend
 services by numeric id, so a re-created backend service starts without bindings, as in GCP):
-`...:iamPolicy` and `...:iapSettings`. Settings never set read as `{"name": ...}` like GCP.
+`...:iamPolicy` and `...:iapSettings`. Settings never set read as `{"name": ...}`; settings answers name
+the project by number whatever the request used, and honour `$alt=json;enum-encoding=int` (both recorded:
+iap__v1beta1__iapsettings__projectiapsettings).
 
 `projects/*/brands/**` (the IAP OAuth Admin API: brands, identityAwareProxyClients) was shut down by
 Google in March 2026; those paths answer the error a shut-down API gives.
@@ -22,6 +24,7 @@ import re
 from dataclasses import dataclass
 
 from aiohttp import web
+from google.cloud import iap_v1
 
 from .core import (
     GoogleError,
@@ -33,7 +36,7 @@ from .core import (
     permission_denied,
     read_json,
 )
-from .discovery import apply_field_mask, camel_path, decode_request
+from .discovery import apply_field_mask, camel_path, decode_request, encode_enums, enum_ints_requested
 from .serviceusage import require_api
 from .world import Registry, World
 
@@ -111,6 +114,21 @@ def resolve(world: World, name: str, *, settings: bool = False) -> IapResource:
     return IapResource(f"{base}/{service['scope']}/services/{found}", project)
 
 
+def answer_name(world: World, requested: str) -> str:
+    """The name a settings answer carries: the request's, with the project as its number."""
+    match = re.fullmatch(r"projects/([^/]+)(/.*)?", requested)
+    project = world.projects.get(match.group(1)) if match else None
+    if match is None or project is None:
+        return requested
+    return f"projects/{project.number}{match.group(2) or ''}"
+
+
+def _settings_answer(request: web.Request, body: dict[str, object]) -> web.Response:
+    if enum_ints_requested(request.query):
+        return json_response(encode_enums(iap_v1.IapSettings.pb().DESCRIPTOR, body))
+    return json_response(body)
+
+
 def _policy_path(resource: IapResource) -> str:
     return f"v1/{resource.canonical}"
 
@@ -150,7 +168,7 @@ def register(registry: Registry, world: World) -> None:
     async def get_settings(request: web.Request) -> web.Response:
         resource = resolve(world, name_of(request), settings=True)
         stored = world.store.get(settings_path(resource)) or {}
-        return json_response({**stored, "name": name_of(request)})
+        return _settings_answer(request, {**stored, "name": answer_name(world, name_of(request))})
 
     async def update_settings(request: web.Request) -> web.Response:
         resource = resolve(world, name_of(request), settings=True)
@@ -160,14 +178,15 @@ def register(registry: Registry, world: World) -> None:
         current.pop("name", None)
         raw_mask = request.query.get("updateMask")
         if raw_mask:
-            updated = apply_field_mask(
-                current, sent, [camel_path(p) for p in raw_mask.split(",") if p.strip()]
-            )
+            # Paths start with `iapSettings.` (recorded: projectiapsettings; the discovery document:
+            # "using the field mask: `iapSettings.accessSettings.reauthSettings`"); plain paths work too.
+            paths = [camel_path(p).removeprefix("iapSettings.") for p in raw_mask.split(",") if p.strip()]
+            updated = apply_field_mask(current, sent, paths)
         else:
             updated = sent
         updated = {"name": resource.canonical, **updated}
         world.store.put(settings_path(resource), updated)
-        return json_response({**updated, "name": name_of(request)})
+        return _settings_answer(request, {**updated, "name": answer_name(world, name_of(request))})
 
     async def oauth_admin_shut_down(request: web.Request) -> web.Response:
         raise GoogleError(

@@ -2,9 +2,15 @@
 
 An `Operation` is a record whose `body` is the JSON its API returns for it (compute `Operation`,
 `google.longrunning.Operation`, ...). The owner builds the body; `Operations.start` schedules the
-`complete` callback after the delay (inline, before `start` returns, when the delay is 0): the callback
-applies the mutation's effect to the store and marks the body done. A `GoogleError` raised by the
-callback is handed to `fail` (default: longrunning-style `error` + `done: true`).
+`complete` callback after the delay: the callback applies the mutation's effect to the store and marks
+the body done. A `GoogleError` raised by the callback is handed to `fail` (default: longrunning-style
+`error` + `done: true`).
+
+Methods GCP answers with an operation that is still running get their first answer before `complete`
+runs, whatever the delay: with a zero delay the operation is done on the loop's next turn, so a client
+sees `RUNNING` (or `done` absent) first and its wait/poll path runs in every test. Methods GCP answers
+with an operation that is already done spend their delay before answering and complete inline
+(`start(..., now=True)`, or `add_done`).
 """
 
 from __future__ import annotations
@@ -28,9 +34,14 @@ REALISTIC_LATENCIES: dict[tuple[str, str, str], float] = {
     ("compute", "targetHttpProxies", "*"): 8.0,
     ("compute", "globalForwardingRules", "*"): 15.0,
     ("compute", "globalAddresses", "*"): 4.0,
+    # setLabels is answered DONE at once (recorded): it takes no operation time
+    ("compute", "globalForwardingRules", "setLabels"): 0.0,
+    ("compute", "globalAddresses", "setLabels"): 0.0,
     ("compute", "sslCertificates", "*"): 5.0,
-    # managed certificate PROVISIONING -> ACTIVE
+    # managed certificates: PROVISIONING -> ACTIVE at the earliest (once every domain is visible), and
+    # how long a domain may stay invisible before it shows FAILED_NOT_VISIBLE
     ("compute", "sslCertificates", "provision"): 900.0,
+    ("compute", "sslCertificates", "notVisible"): 3600.0,
     ("run", "*", "*"): 15.0,
     ("run", "services", "delete"): 8.0,
     ("serviceusage", "*", "*"): 20.0,
@@ -130,7 +141,10 @@ class Operations:
         delay: float,
         complete: Complete,
         fail: Fail = _fail_longrunning,
+        *,
+        now: bool = False,
     ) -> Operation:
+        """Run `complete` after `delay` seconds (on the loop's next turn when 0), or inline with `now`."""
         op = Operation(path=path, body=body)
         self._ops[path] = op
 
@@ -142,10 +156,17 @@ class Operations:
                 fail(op, err)
             op.done.set()
 
-        if delay <= 0:
+        if now:
             run()
         else:
-            op.handle = asyncio.get_running_loop().call_later(delay, run)
+            op.handle = asyncio.get_running_loop().call_later(max(0.0, delay), run)
+        return op
+
+    def add_done(self, path: str, body: JSON) -> Operation:
+        """Record an operation that was answered already done (GET and wait still find it)."""
+        op = Operation(path=path, body=body)
+        op.done.set()
+        self._ops[path] = op
         return op
 
     def get(self, path: str) -> Operation | None:

@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from google.cloud import resourcemanager_v3
 
 from .core import JSON, GoogleError, Project, json_response, read_json
+from .discovery import encode_enums, enum_ints_requested
 from .iam import IamPolicies
 from .world import Registry, World
 
@@ -25,20 +27,8 @@ CREATE_TIME = "2024-01-15T09:30:00.000Z"
 
 
 def _denied_v1(project_ref: str) -> GoogleError:
-    return GoogleError(
-        403,
-        "The caller does not have permission",
-        status="PERMISSION_DENIED",
-        reason="forbidden",
-        details=[
-            {
-                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                "reason": "IAM_PERMISSION_DENIED",
-                "domain": "cloudresourcemanager.googleapis.com",
-                "metadata": {"permission": GET_PERMISSION, "resource": f"projects/{project_ref}"},
-            }
-        ],
-    )
+    """As recorded (resourcemanager__v1beta1__project__projectinorg): code, message, status only."""
+    return GoogleError(403, "The caller does not have permission", status="PERMISSION_DENIED")
 
 
 def _denied_v3(project_ref: str, permission: str) -> GoogleError:
@@ -139,6 +129,10 @@ def register(registry: Registry, world: World) -> None:
         project = world.projects.get(ref)
         if project is None or not _visible(project, GET_PERMISSION):
             raise _denied_v3(ref, GET_PERMISSION)
+        if enum_ints_requested(request.query):
+            return json_response(
+                encode_enums(resourcemanager_v3.Project.pb().DESCRIPTOR, project_v3(project))
+            )
         return json_response(project_v3(project))
 
     async def test_v1(request: web.Request) -> web.Response:

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from google.cloud import run_v2
 
 from .core import (
     JSON,
@@ -38,7 +39,7 @@ from .core import (
     query_int,
     read_json,
 )
-from .discovery import apply_field_mask, camel_path, decode_request
+from .discovery import apply_field_mask, camel_path, decode_request, encode_enums, enum_ints_requested
 from .operations import Operation
 from .serviceusage import require_api
 from .world import Registry, World
@@ -124,15 +125,13 @@ def seeded_service(world: World, project: Project, spec: Mapping[str, Any]) -> t
     stamp = world.clock.rfc3339_z()
     port_name = str(spec.get("containerPortName", "http1"))
     ingress = _normalize_ingress(spec.get("ingress"))
+    # As recorded (runservicebasic): resources.limits, no ports unless the deployer set one.
     container: JSON = {
         "image": str(spec.get("image", DEFAULT_IMAGE)),
-        "ports": [{"name": port_name, "containerPort": int(spec.get("containerPort", 8080))}],
-        "resources": {
-            "limits": {"cpu": "1000m", "memory": "512Mi"},
-            "cpuIdle": True,
-            "startupCpuBoost": True,
-        },
+        "resources": {"limits": {"cpu": "1000m", "memory": "512Mi"}},
     }
+    if "containerPortName" in spec or "containerPort" in spec:
+        container["ports"] = [{"name": port_name, "containerPort": int(spec.get("containerPort", 8080))}]
     terminal, conditions = _ready_conditions(stamp)
     revision = _revision(name, short, 1)
     service: JSON = {
@@ -151,6 +150,7 @@ def seeded_service(world: World, project: Project, spec: Mapping[str, Any]) -> t
             "serviceAccount": f"{project.number}-compute@developer.gserviceaccount.com",
             "containers": [container],
             "maxInstanceRequestConcurrency": 80,
+            "executionEnvironment": "EXECUTION_ENVIRONMENT_GEN2",
         },
         "traffic": copy.deepcopy(_LATEST_TRAFFIC),
         "observedGeneration": "1",
@@ -179,6 +179,29 @@ def _tidy(service: JSON) -> JSON:
         if key in service and not service[key]:
             del service[key]
     return service
+
+
+def _service_not_found(request: web.Request, region: str, short: str) -> Exception:
+    """As recorded (runservicebasic, cloudruncomputeregionnetworkendpointgroup)."""
+    name = f"projects/{request.match_info['project']}/locations/{region}/services/{short}"
+    return not_found(f'service "{name}" not found')
+
+
+_SERVICE = run_v2.Service.pb().DESCRIPTOR
+_OPERATION = None  # a google.longrunning.Operation whose metadata and response are Services
+
+
+def _answer(request: web.Request, body: JSON, descriptor: Any) -> web.Response:
+    """The JSON answer; enums as numbers when the request asked `$alt=json;enum-encoding=int`."""
+    if not enum_ints_requested(request.query):
+        return json_response(body)
+    if descriptor is _OPERATION:
+        encoded = dict(body)
+        for key in ("metadata", "response"):
+            if isinstance(body.get(key), dict):
+                encoded[key] = encode_enums(_SERVICE, body[key])
+        return json_response(encoded)
+    return json_response(encode_enums(descriptor, body))
 
 
 # ------------------------------------------------------------------------------------------- patching
@@ -235,6 +258,8 @@ def _validate(service: JSON) -> None:
 
 
 def _refuse_iap_conflict(world: World, project: Project, region: str, short: str) -> None:
+    """ "IAP can't be used on both Cloud Run services and the load balancer" (Google, "Enable IAP for
+    Cloud Run", known limitations); the page states the incompatibility, the error is ours."""
     backends = backend_services_with_iap_for_run_service(world.store, project.project_id, region, short)
     if backends:
         names = ", ".join(path.rsplit("/", 1)[-1] for path in backends)
@@ -273,17 +298,14 @@ class _Run:
         project, region, short, path = self.service_path(request)
         service = self.world.store.get(path)
         if service is None:
-            raise not_found(
-                f"Resource '{short}' of kind 'SERVICE' in region '{region}' in project "
-                f"'{request.match_info['project']}' does not exist."
-            )
+            raise _service_not_found(request, region, short)
         return project, region, short, path, service
 
     # -- services
 
     async def get_service(self, request: web.Request) -> web.Response:
         *_, service = self.require_service(request)
-        return json_response(service)
+        return _answer(request, service, _SERVICE)
 
     async def list_services(self, request: web.Request) -> web.Response:
         project = self.project(request)
@@ -305,7 +327,7 @@ class _Run:
         body: JSON = {"services": page} if page else {}
         if start + size < len(services):
             body["nextPageToken"] = str(start + size)
-        return json_response(body)
+        return _answer(request, body, run_v2.ListServicesResponse.pb().DESCRIPTOR)
 
     async def patch_service(self, request: web.Request) -> web.Response:
         project, region, short, path = self.service_path(request)
@@ -318,10 +340,7 @@ class _Run:
         allow_missing = request.query.get("allowMissing", "").lower() == "true"
         if current is None:
             if not allow_missing:
-                raise not_found(
-                    f"Resource '{short}' of kind 'SERVICE' in region '{region}' in project "
-                    f"'{request.match_info['project']}' does not exist."
-                )
+                raise _service_not_found(request, region, short)
             _, current = seeded_service(self.world, project, {"name": short, "region": region})
             current["generation"] = "0"
         elif sent.get("etag") and sent["etag"] != current.get("etag"):
@@ -363,8 +382,8 @@ class _Run:
         body: JSON = {"name": op_name, "metadata": {"@type": SERVICE_TYPE, **updated}}
         if validate_only:
             body.update(done=True, response={"@type": SERVICE_TYPE, **updated})
-            self.world.operations.start(op_path, body, 0, lambda op: None)
-            return json_response(body)
+            self.world.operations.add_done(op_path, body)
+            return _answer(request, body, _OPERATION)
         self.world.store.put(path, updated)
 
         def complete(op: Operation) -> None:
@@ -388,8 +407,9 @@ class _Run:
             op.body["metadata"] = {"@type": SERVICE_TYPE, **stored}
             op.body["response"] = {"@type": SERVICE_TYPE, **stored}
 
+        # Answered not done (recorded: runservicebasic); done after the delay (the loop's next turn at 0).
         op = self.world.operations.start(op_path, body, self.world.delay(API, "services", "patch"), complete)
-        return json_response(op.body)
+        return _answer(request, op.body, _OPERATION)
 
     async def get_operation(self, request: web.Request) -> web.Response:
         project = self.project(request)
@@ -400,7 +420,7 @@ class _Run:
         if op is None:
             ref = request.match_info["project"]
             raise not_found(f"Operation 'projects/{ref}/locations/{region}/operations/{op_id}' not found.")
-        return json_response(op.body)
+        return _answer(request, op.body, _OPERATION)
 
     # -- IAM (v2 and v1 share the policy of the v2 service path)
 

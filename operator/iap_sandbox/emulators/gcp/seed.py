@@ -10,6 +10,8 @@ projects:
     iamPolicies:                           # by API resource path
       "v2/projects/demo-project/locations/us-central1/services/hello":
         {bindings: [{role: roles/run.invoker, members: [user:ops@example.com]}]}
+dns:                                       # what the public DNS resolves (see dns.py)
+  hello.example.com: auto
 ```
 Unknown keys are kept and handed to every service module's seed hook with the project's raw mapping.
 """
@@ -47,6 +49,7 @@ class SeedFile(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     projects: list[SeedProject] = Field(default_factory=list)
+    dns: dict[str, Any] = Field(default_factory=dict)
 
 
 def parse_seed(data: Mapping[str, Any] | None) -> SeedFile:
@@ -65,7 +68,7 @@ def read_seed_file(path: str | Path) -> dict[str, Any]:
 
 
 def apply_seed(world: World, data: Mapping[str, Any]) -> None:
-    """Add the seed's projects, run every service's seed hook per project, then store IAM policies."""
+    """Add the seed's projects, run every service's seed hook per project, store IAM policies; DNS."""
     seed = parse_seed(data)
     raw_projects = list((data or {}).get("projects") or [])
     for entry, raw in zip(seed.projects, raw_projects, strict=True):
@@ -80,3 +83,5 @@ def apply_seed(world: World, data: Mapping[str, Any]) -> None:
             hook(world, project, raw)
         for resource_path, policy in entry.iam_policies.items():
             world.iam.put_raw(resource_path.lstrip("/"), policy)
+    if seed.dns:
+        world.dns.update(seed.dns)

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from . import control
-from .core import GoogleError
+from .core import GoogleError, envelope_for
 from .operations import LatencyProfile
 from .seed import read_seed_file
 from .world import Registry, World
@@ -46,22 +46,23 @@ async def _notify_response_observers(request: web.Request, response: web.StreamR
 @web.middleware
 async def google_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     """`GoogleError` and aiohttp's routing errors -> Google's JSON error format."""
+    envelope = envelope_for(request.path)
     try:
         response: web.StreamResponse = await handler(request)
         return response
     except GoogleError as err:
-        return err.to_response()
+        return err.to_response(envelope)
     except web.HTTPNotFound:
-        return GoogleError(
-            404, f"The requested URL {request.path} was not found on this server."
-        ).to_response()
+        message = f"The requested URL {request.path} was not found on this server."
+        return GoogleError(404, message).to_response(envelope)
     except web.HTTPMethodNotAllowed:
-        return GoogleError(405, f"Method {request.method} is not allowed for {request.path}.").to_response()
+        message = f"Method {request.method} is not allowed for {request.path}."
+        return GoogleError(405, message).to_response(envelope)
     except web.HTTPException:
         raise
     except Exception:
         log.exception("emulator handler failed: %s %s", request.method, request.path)
-        return GoogleError(500, "Internal error in the GCP emulator.").to_response()
+        return GoogleError(500, "Internal error in the GCP emulator.").to_response(envelope)
 
 
 def _register_services(registry: Registry, world: World) -> list[str]:

@@ -80,6 +80,13 @@ class EmulatorHandle:
     def load_seed(self, seed: Mapping[str, Any]) -> None:
         self.world.load_seed(seed)
 
+    def set_dns(self, records: Mapping[str, Any]) -> None:
+        """Add, change (or with None remove) public DNS records, as `POST /emulator/v1/dns`."""
+        self.world.dns.update(records)
+
+    def dns(self) -> dict[str, Any]:
+        return self.world.dns.to_json()
+
 
 @asynccontextmanager
 async def run_gcp_emulator(
@@ -172,3 +179,9 @@ class GcpEmulatorThread:
 
     def load_seed(self, seed: Mapping[str, Any]) -> None:
         self._call(lambda: self.handle.load_seed(seed))
+
+    def set_dns(self, records: Mapping[str, Any]) -> None:
+        self._call(lambda: self.handle.set_dns(records))
+
+    def dns(self) -> dict[str, Any]:
+        return self._call(self.handle.dns)

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from .core import JSON, Clock, GoogleError, Project, Projects, Store, deep_merge, new_fingerprint
+from .dns import Dns
 from .faults import Faults
 from .iam import IamPolicies
 from .operations import LatencyProfile, Operations
@@ -42,6 +43,7 @@ class World:
     clock: Clock = field(default_factory=Clock)
     store: Store = field(default_factory=Store)
     projects: Projects = field(default_factory=Projects)
+    dns: Dns = field(default_factory=Dns)  # what the public DNS resolves (managed certificates)
     seed_hooks: list[SeedHook] = field(default_factory=list)
     mutate_hooks: list[tuple[str, MutateHook]] = field(default_factory=list)
     reset_hooks: list[ResetHook] = field(default_factory=list)
@@ -64,10 +66,11 @@ class World:
             self.seeds.append(dict(seed))
 
     def reset(self, *, keep_seeds: bool = True) -> None:
-        """Back to the loaded seeds: clears resources, operations, faults, the request log."""
+        """Back to the loaded seeds: clears resources, operations, DNS, faults, the request log."""
         self.operations.clear()
         self.store.clear()
         self.projects.clear()
+        self.dns.records.clear()
         self.faults.clear()
         self.requests.clear()
         for hook in self.reset_hooks:

@@ -39,16 +39,17 @@ class GlobalAddresses(Collection):
         return found
 
     def build(self, scope: Scope, ref: Ref, body: JSON, current: JSON | None) -> JSON:
+        """`addressType`, `ipVersion`, `networkTier` only when sent (the recorded GETs of addresses
+        inserted without them have none: globalcomputeaddress-direct, ...forwardingrulessl-direct);
+        `status` RESERVED/IN_USE and `users` from the discovery document (not in those recordings)."""
         fields = copy.deepcopy(body)
         fields.pop("users", None)
         fields.pop("status", None)
-        version = fields.setdefault("ipVersion", "IPV4")
+        version = fields.get("ipVersion", "IPV4")
         if version != "IPV4":
             raise invalid(
                 f"Invalid value for field 'resource.ipVersion': '{version}'. The emulator serves IPV4."
             )
-        fields.setdefault("addressType", "EXTERNAL")
-        fields.setdefault("networkTier", "PREMIUM")
         taken = self.addresses_in_use(scope.project_id)
         if fields.get("address"):
             try:

@@ -9,7 +9,7 @@ from typing import Any
 from iap_sandbox.emulators.gcp.core import JSON, GoogleError, cloud_run_iap_enabled, invalid
 
 from .crud import Collection, Scope
-from .links import Ref
+from .links import LinkForm, Ref, stored_link
 
 SCHEMES = {"EXTERNAL", "EXTERNAL_MANAGED", "INTERNAL", "INTERNAL_MANAGED", "INTERNAL_SELF_MANAGED"}
 PROTOCOLS = {"HTTP", "HTTPS", "HTTP2", "TCP", "SSL", "UDP", "GRPC", "H2C", "UNSPECIFIED"}
@@ -23,38 +23,35 @@ def _enum(body: JSON, field: str, allowed: set[str], default: str) -> str:
     return str(value)
 
 
-def _iap(requested: Any, current: JSON | None) -> JSON | None:
-    """The stored `iap` block: the secret becomes its sha256; a custom client cannot go back to managed."""
+EMPTY_SECRET_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+def _iap(requested: Any, current: JSON | None) -> JSON:
+    """The stored `iap` block, always present (recorded: `{enabled, oauth2ClientId: "",
+    oauth2ClientSecretSha256: sha256("")}` for a backend service whose IAP was never configured).
+
+    The secret is write-only: it becomes its sha256. A write that leaves the secret out keeps the stored
+    hash when the client id stays (not recorded: how else could a read-modify-write client such as gcloud
+    keep a custom client?). An update that sent an empty secret shows it back as `""` (recorded after a
+    PUT in globalcomputebackendservice and regionalcomputebackendservice).
+    """
     if requested is None:
-        return None
+        requested = {}
     if not isinstance(requested, dict):
         raise invalid("Invalid value for field 'resource.iap': expected an object.")
     before = (current or {}).get("iap") or {}
-    enabled = bool(requested.get("enabled", False))
-    client_id = requested.get("oauth2ClientId") or ""
-    secret = requested.get("oauth2ClientSecret") or ""
-    if enabled and not client_id and before.get("oauth2ClientId"):
-        raise invalid(
-            "Invalid value for field 'resource.iap': IAP on this backend service uses a custom OAuth "
-            f"client ('{before['oauth2ClientId']}'); switching back to the Google-managed OAuth client "
-            "is not supported."
-        )
-    if secret and not client_id:
-        raise invalid(
-            "Invalid value for field 'resource.iap.oauth2ClientSecret': set only with oauth2ClientId."
-        )
-    block: JSON = {"enabled": enabled}
-    if client_id:
-        block["oauth2ClientId"] = client_id
-        if secret:
-            block["oauth2ClientSecretSha256"] = hashlib.sha256(secret.encode()).hexdigest()
-        elif before.get("oauth2ClientId") == client_id and before.get("oauth2ClientSecretSha256"):
-            block["oauth2ClientSecretSha256"] = before["oauth2ClientSecretSha256"]
-        else:
-            raise invalid(
-                "Invalid value for field 'resource.iap.oauth2ClientSecret': "
-                "required with a new oauth2ClientId."
-            )
+    client_id = str(requested.get("oauth2ClientId") or "")
+    secret = requested.get("oauth2ClientSecret")
+    if secret is not None:
+        digest = hashlib.sha256(str(secret).encode()).hexdigest()
+    elif client_id == (before.get("oauth2ClientId") or ""):
+        digest = before.get("oauth2ClientSecretSha256") or EMPTY_SECRET_SHA256
+    else:
+        digest = EMPTY_SECRET_SHA256
+    block: JSON = {"enabled": bool(requested.get("enabled", False)), "oauth2ClientId": client_id}
+    if current is not None and secret == "":
+        block["oauth2ClientSecret"] = ""
+    block["oauth2ClientSecretSha256"] = digest
     return block
 
 
@@ -64,32 +61,40 @@ class BackendServices(Collection):
     kind = "compute#backendService"
     singular = "backend_service"
     fingerprinted = True
-    fingerprint_required = True
     patchable = True
     updatable = True
 
+    def writable(self, current: JSON) -> JSON:
+        fields = super().writable(current)
+        iap = {k: v for k, v in (fields.get("iap") or {}).items() if not k.startswith("oauth2ClientSecret")}
+        fields["iap"] = iap  # the secret is write only, its hash output only
+        return fields
+
     def build(self, scope: Scope, ref: Ref, body: JSON, current: JSON | None) -> JSON:
+        """Server defaults as recorded (globalcomputebackendservice, regionalcomputebackendservice, and the
+        backend services of the forwarding rule, proxy and URL map recordings): `description` "",
+        `timeoutSec` 30, `sessionAffinity` NONE, `affinityCookieTtlSec` 0, the `iap` block; `protocol`,
+        `port` and `portName` only when sent (none of the recorded GETs has them otherwise)."""
         fields = copy.deepcopy(body)
         fields.pop("iap", None)
         fields.pop("usedBy", None)
         default_scheme = "INTERNAL" if self.regional else "EXTERNAL"
         fields["loadBalancingScheme"] = _enum(body, "loadBalancingScheme", SCHEMES, default_scheme)
-        fields["protocol"] = _enum(body, "protocol", PROTOCOLS, "HTTP")
-        fields.setdefault("portName", "http")
+        if body.get("protocol"):
+            fields["protocol"] = _enum(body, "protocol", PROTOCOLS, "HTTP")
+        fields.setdefault("description", "")
         fields.setdefault("timeoutSec", 30)
         fields.setdefault("sessionAffinity", "NONE")
         fields.setdefault("affinityCookieTtlSec", 0)
-        fields.setdefault("connectionDraining", {"drainingTimeoutSec": 0})
+        fields.setdefault("connectionDraining", {"drainingTimeoutSec": 0})  # not recorded when unsent
         if not isinstance(fields["timeoutSec"], int) or not 1 <= fields["timeoutSec"] <= 2147483647:
             raise invalid(f"Invalid value for field 'resource.timeoutSec': '{fields['timeoutSec']}'.")
         fields["backends"] = self._backends(scope, body.get("backends") or [])
         if not fields["backends"]:
             del fields["backends"]
-        iap = _iap(body.get("iap"), current)
-        if iap is not None:
-            fields["iap"] = iap
-            if iap["enabled"]:
-                self._refuse_iap_on_run_with_iap(scope, ref, fields.get("backends", []))
+        fields["iap"] = _iap(body.get("iap"), current)
+        if fields["iap"]["enabled"]:
+            self._refuse_iap_on_run_with_iap(scope, ref, fields.get("backends", []))
         return fields
 
     def _backends(self, scope: Scope, backends: Any) -> list[JSON]:
@@ -110,14 +115,15 @@ class BackendServices(Collection):
                 raise invalid(f"Invalid value for field '{field}': the NEG must be in region {scope.region}.")
             seen.add(group.self_link)
             entry = copy.deepcopy(backend)
-            entry["group"] = group.self_link
+            entry["group"] = stored_link(group, backend.get("group"), LinkForm.URL_AS_SENT)
             entry["balancingMode"] = _enum(backend, "balancingMode", BALANCING_MODES, "UTILIZATION")
             entry.setdefault("capacityScaler", 1)
             result.append(entry)
         return result
 
     def _refuse_iap_on_run_with_iap(self, scope: Scope, ref: Ref, backends: list[JSON]) -> None:
-        """GCP refuses IAP on a backend service whose Cloud Run service has IAP enabled directly."""
+        """ "IAP can't be used on both Cloud Run services and the load balancer" (Google, "Enable IAP for
+        Cloud Run", known limitations). The page states the incompatibility; the error is ours."""
         for backend in backends:
             neg = self.store_get_link(backend["group"])
             run = (neg or {}).get("cloudRun") or {}

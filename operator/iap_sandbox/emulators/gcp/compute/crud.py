@@ -1,15 +1,16 @@
 """The generic compute collection: get/list/insert/patch/update/delete plus custom methods.
 
 Every mutation is validated when the request arrives (so errors are synchronous HTTP errors, as GCP
-answers them) and applied when its operation completes (after the latency profile's delay). Until then
-the resource is "not ready": other mutations of it answer 400 `resourceNotReady`. A `requestId` seen
-before in the same project returns the operation it started, without applying anything again.
-Subclasses say what a valid resource is (`build`), and react to writes (`after_write`).
+answers them) and applied when its operation completes. Most methods answer a RUNNING operation at once
+and complete after the latency profile's delay (on the loop's next turn in the zero profile); the few GCP
+answers already DONE (`operations.answer_of`) spend the delay before answering. Until an operation
+completes the resource is "not ready": other mutations of it answer 400 `resourceNotReady`. A
+`requestId` seen before in the same project returns the operation it started, without applying anything
+again. Subclasses say what a valid resource is (`build`), and react to writes (`after_write`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -43,7 +44,7 @@ from iap_sandbox.emulators.gcp.core import (
 from iap_sandbox.emulators.gcp.world import Registry, World
 
 from . import operations
-from .links import REGION_RE, Ref, collection_link, collection_path, region_link, require_link
+from .links import REGION_RE, Ref, collection_link, collection_path, parse_link, region_link, require_link
 from .listing import order, page, parse_filter
 
 # Output-only fields a client may echo back (from a GET) and that a write ignores.
@@ -120,13 +121,18 @@ class ComputeState:
         # path -> the resource as it will be once its running operation completes (None: being deleted).
         self.pending: dict[str, JSON | None] = {}
         self.collections: dict[tuple[str, bool], Collection] = {}
-        self.timers: list[asyncio.TimerHandle] = []  # delayed side effects (certificate provisioning)
+        # Called with a project id when what managed certificates depend on changed (proxies, rules).
+        self.certificate_listeners: list[Callable[[str], None]] = []
+        self.reset_listeners: list[Callable[[], None]] = []
 
     def reset(self) -> None:
         self.pending.clear()
-        for timer in self.timers:
-            timer.cancel()
-        self.timers.clear()
+        for listener in self.reset_listeners:
+            listener()
+
+    def certificates_changed(self, project: str) -> None:
+        for listener in self.certificate_listeners:
+            listener(project)
 
     def visible_and_pending(self, project: str) -> Iterator[tuple[str, JSON]]:
         """Every compute resource of the project as stored, and as pending operations will leave it."""
@@ -139,6 +145,15 @@ class ComputeState:
         for path, future in self.pending.items():
             if path.startswith(prefix) and future is not None and path not in self.world.store:
                 yield path, future
+
+    def canonical(self, link: str) -> str | None:
+        """A reference in any form (URL of any version, `projects/...` path) as `projects/{id}/...`."""
+        ref = parse_link(link, "")
+        if ref is None or not ref.project:
+            return None
+        project = self.world.projects.get(ref.project)
+        project_id = project.project_id if project else ref.project
+        return Ref(project_id, ref.region, ref.collection, ref.name).relative
 
     def collection_for(self, ref: Ref) -> Collection | None:
         return self.collections.get((ref.collection, ref.region is not None))
@@ -183,9 +198,13 @@ class Collection:
     kind: ClassVar[str]  # compute#backendService
     singular: ClassVar[str]  # backend_service: how GCP names the type in messages
     regional: ClassVar[bool] = False
-    fingerprinted: ClassVar[bool] = False  # has `fingerprint`, changed on every write
-    fingerprint_required: ClassVar[bool] = False  # patch/update must send the current fingerprint
+    # Has `fingerprint`, changed on every write. A patch/update may leave it out (recorded: an HTTPS
+    # proxy patch and a URL map update without one succeed); a stale one is 412 (discovery document).
+    fingerprinted: ClassVar[bool] = False
     labelled: ClassVar[bool] = False  # has labels + labelFingerprint + setLabels
+    # Labels sent with an insert are kept (addresses) or dropped (forwarding rules: "can only be added
+    # or modified by the setLabels method", recorded in globalcomputeforwardingrule*-direct).
+    labels_on_insert: ClassVar[bool] = True
     patchable: ClassVar[bool] = False
     updatable: ClassVar[bool] = False
 
@@ -201,6 +220,14 @@ class Collection:
 
     def after_write(self, scope: Scope, ref: Ref, before: JSON | None, after: JSON | None) -> None:
         """Called when an operation on the resource took effect (after=None: deleted)."""
+
+    def not_found(self, ref: Ref) -> GoogleError:
+        """The 404 of a missing resource: `The resource 'projects/...' was not found` (recorded)."""
+        return compute_not_found(ref.relative)
+
+    def writable(self, current: JSON) -> JSON:
+        """The fields of a stored resource a patch merges into (output-only fields removed)."""
+        return {k: v for k, v in current.items() if k not in SYSTEM_FIELDS}
 
     def extra_users(self, scope: Scope, ref: Ref, resource: JSON) -> list[str]:
         """Resources using this one that plain link references do not reveal."""
@@ -242,7 +269,7 @@ class Collection:
         ref = scope.ref(self.collection, name)
         resource = self.state.existing(ref)
         if resource is None:
-            raise compute_not_found(ref.relative)
+            raise self.not_found(ref)
         return ref, resource
 
     def ensure_ready(self, ref: Ref) -> None:
@@ -271,7 +298,7 @@ class Collection:
         op = self.world.operations.remembered(scope.project_id, request_id)
         return json_response(op.body) if op else None
 
-    def mutate(
+    async def mutate(
         self,
         scope: Scope,
         request: web.Request,
@@ -281,12 +308,11 @@ class Collection:
         before: JSON | None,
         after: JSON | None,
     ) -> web.Response:
-        """Start the operation that turns `before` into `after` (None: delete) and answer with it."""
+        """Run the operation that turns `before` into `after` (None: delete) and answer with it."""
         target_id = str((after or before or {}).get("id", ""))
-        op_path, body = operations.new_operation(self.world, ref, target_id, verb)
+        op_path, body = operations.new_operation(self.world, ref, target_id, self.api_resource, verb)
         delay = self.world.delay("compute", self.api_resource, verb)
-        if delay > 0:
-            self.state.pending[ref.path] = after
+        self.state.pending[ref.path] = after
 
         def complete(op: Any) -> None:
             self.state.pending.pop(ref.path, None)
@@ -297,9 +323,17 @@ class Collection:
             self.after_write(scope, ref, before, after)
             operations.finish(self.world, op)
 
-        op = self.world.operations.start(
-            op_path, body, delay, complete, fail=lambda op, err: operations.fail(self.world, op, err)
-        )
+        if operations.answer_of(self.api_resource, verb) is operations.Answer.RUNNING:
+            op = self.world.operations.start(
+                op_path, body, delay, complete, fail=lambda op, err: operations.fail(self.world, op, err)
+            )
+        else:  # GCP does the work before answering: the latency is spent on the request
+            try:
+                await self.world.clock.sleep(delay)
+                op = self.world.operations.add_done(op_path, body)
+                complete(op)
+            finally:
+                self.state.pending.pop(ref.path, None)
         request_id = request.query.get("requestId")
         if request_id:
             self.world.operations.remember(scope.project_id, request_id, op)
@@ -328,24 +362,16 @@ class Collection:
             resource["labelFingerprint"] = label_fingerprint(labels)
         return resource
 
-    def check_fingerprint(self, ref: Ref, current: JSON, given: Any, *, required: bool) -> None:
-        if not given:
-            if required:
-                raise GoogleError(
-                    400,
-                    f"Required field 'fingerprint' not specified for '{ref.relative}'.",
-                    status="INVALID_ARGUMENT",
-                    reason="required",
-                )
-            return
-        if not same_fingerprint(given, current.get("fingerprint")):
+    def check_fingerprint(self, ref: Ref, current: JSON, given: Any) -> None:
+        """A fingerprint that is sent must be the current one (412); leaving it out is accepted."""
+        if given and not same_fingerprint(given, current.get("fingerprint")):
             raise condition_not_met("Supplied fingerprint does not match current metadata fingerprint.")
 
     def users_of(self, scope: Scope, ref: Ref, resource: JSON) -> list[str]:
         users = [
             path[len(COMPUTE_PREFIX) :]
             for path, item in self.state.visible_and_pending(scope.project_id)
-            if path != ref.path and ref.self_link in set(_references(item))
+            if path != ref.path and ref.relative in {self.state.canonical(r) for r in _references(item)}
         ]
         return sorted(set(users + self.extra_users(scope, ref, resource)))
 
@@ -389,8 +415,9 @@ class Collection:
             raise already_exists(f"The resource '{ref.relative}' already exists")
         fields = self.build(scope, ref, {k: v for k, v in body.items() if k not in SYSTEM_FIELDS}, None)
         if self.labelled:
-            fields["labels"] = validate_labels(body.get("labels"), "resource.labels")
-        return self.mutate(
+            labels = validate_labels(body.get("labels"), "resource.labels")
+            fields["labels"] = labels if self.labels_on_insert else {}
+        return await self.mutate(
             scope, request, "insert", ref, before=None, after=self.stamp(scope, ref, fields, None)
         )
 
@@ -405,18 +432,18 @@ class Collection:
             raise invalid(
                 f"Invalid value for field 'resource.name': '{body['name']}'. Renaming is not supported."
             )
-        self.check_fingerprint(ref, current, body.get("fingerprint"), required=self.fingerprint_required)
+        self.check_fingerprint(ref, current, body.get("fingerprint"))
         requested = {k: v for k, v in body.items() if k not in SYSTEM_FIELDS}
         if self.labelled:  # labels change through setLabels only
             requested.pop("labels", None)
-        base = {k: v for k, v in current.items() if k not in SYSTEM_FIELDS}
+        base = self.writable(current)
         if self.labelled:
             base.pop("labels", None)
         merged = deep_merge(base, requested) if verb == "patch" else requested
         fields = self.build(scope, ref, merged, current)
         if self.labelled:
             fields["labels"] = current.get("labels") or {}
-        return self.mutate(
+        return await self.mutate(
             scope, request, verb, ref, before=current, after=self.stamp(scope, ref, fields, current)
         )
 
@@ -437,7 +464,7 @@ class Collection:
             raise resource_in_use(
                 f"The {self.singular} resource '{ref.relative}' is already being used by '{users[0]}'"
             )
-        return self.mutate(scope, request, "delete", ref, before=current, after=None)
+        return await self.mutate(scope, request, "delete", ref, before=current, after=None)
 
     async def set_fields(
         self,
@@ -455,19 +482,13 @@ class Collection:
         after = change(scope, ref, current, body)
         if self.fingerprinted:
             after["fingerprint"] = new_fingerprint()
-        return self.mutate(scope, request, verb, ref, before=current, after=after)
+        return await self.mutate(scope, request, verb, ref, before=current, after=after)
 
     async def handle_set_labels(self, request: web.Request) -> web.Response:
         def change(scope: Scope, ref: Ref, current: JSON, body: JSON) -> JSON:
-            given = body.get("labelFingerprint")
-            if not given:
-                raise GoogleError(
-                    400,
-                    "Required field 'labelFingerprint' not specified",
-                    status="INVALID_ARGUMENT",
-                    reason="required",
-                )
-            if not same_fingerprint(given, current.get("labelFingerprint")):
+            # "You must always provide an up-to-date fingerprint hash ... otherwise the request will fail
+            # with error 412 conditionNotMet" (discovery document, labelFingerprint).
+            if not same_fingerprint(body.get("labelFingerprint"), current.get("labelFingerprint")):
                 raise condition_not_met("Labels fingerprint either invalid or resource labels have changed")
             labels = validate_labels(body.get("labels"))
             after = dict(current)

@@ -45,6 +45,7 @@ class GlobalForwardingRules(Collection):
     singular = "forwarding_rule"
     fingerprinted = True
     labelled = True
+    labels_on_insert = False
     patchable = True
 
     def _addresses(self) -> GlobalAddresses:
@@ -94,6 +95,8 @@ class GlobalForwardingRules(Collection):
         return ip
 
     def build(self, scope: Scope, ref: Ref, body: JSON, current: JSON | None) -> JSON:
+        """Defaults as recorded (globalcomputeforwardingrule*-direct): `IPProtocol` TCP, `networkTier`
+        PREMIUM, `portRange` `N-N`, `IPAddress` the literal IP; `ipVersion` only when sent."""
         fields = copy.deepcopy(body)
         fields["IPProtocol"] = body.get("IPProtocol") or "TCP"
         if fields["IPProtocol"] not in PROTOCOLS:
@@ -106,11 +109,11 @@ class GlobalForwardingRules(Collection):
         fields["target"] = self.target(scope, body.get("target"), "resource.target")
         fields["IPAddress"] = self._ip(scope, ref, body.get("IPAddress"), fields["portRange"], current)
         fields.setdefault("networkTier", "PREMIUM")
-        fields.setdefault("ipVersion", "IPV4")
         return fields
 
     def after_write(self, scope: Scope, ref: Ref, before: JSON | None, after: JSON | None) -> None:
         self._addresses().refresh_usage(scope.project_id)
+        self.state.certificates_changed(scope.project_id)
 
     async def handle_set_target(self, request: web.Request) -> web.Response:
         def change(scope: Scope, ref: Ref, current: JSON, body: JSON) -> JSON:

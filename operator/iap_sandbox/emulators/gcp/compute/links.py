@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass
 
 from iap_sandbox.emulators.gcp.core import COMPUTE_PREFIX, SELF_LINK_BASE, invalid
+
+BETA_LINK_BASE = "https://www.googleapis.com/compute/beta/"
 
 # Any host, then optional `compute/v1/`, then the resource path.
 _LINK_RE = re.compile(
@@ -42,6 +45,32 @@ class Ref:
     @property
     def self_link(self) -> str:
         return SELF_LINK_BASE + self.relative
+
+    @property
+    def beta_link(self) -> str:
+        return BETA_LINK_BASE + self.relative
+
+
+class LinkForm(enum.Enum):
+    """How GCP returns a reference it was sent, per field (as recorded in ../shared/recorded-gcp)."""
+
+    FULL = "full"  # always the v1 URL
+    BETA = "beta"  # the `compute/beta` URL, whatever was sent (urlMaps defaultService, healthChecks)
+    AS_SENT = "as-sent"  # a URL or `projects/...` path as sent; anything else as the v1 URL
+    URL_AS_SENT = "url-as-sent"  # a URL as sent (v1 or beta); anything else as the v1 URL
+
+
+def stored_link(ref: Ref, sent: object, form: LinkForm) -> str:
+    """The reference as GCP stores (and GETs return) it."""
+    text = sent if isinstance(sent, str) else ""
+    if form is LinkForm.BETA:
+        return ref.beta_link
+    is_url = text.startswith(("https://", "http://"))
+    if form is LinkForm.URL_AS_SENT and is_url:
+        return text
+    if form is LinkForm.AS_SENT and (is_url or text.startswith("projects/")):
+        return text
+    return ref.self_link
 
 
 def collection_path(project: str, region: str | None, collection: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import re
 import secrets
 import time
@@ -24,16 +25,50 @@ def _operation_name() -> str:
     return f"operation-{ms}-{secrets.token_hex(7)[:13]}-{secrets.token_hex(4)}-{secrets.token_hex(4)}"
 
 
-def new_operation(world: World, target: Ref, target_id: str, operation_type: str) -> tuple[str, JSON]:
-    """(API path, JSON) of a fresh RUNNING operation about `target`, in the target's scope."""
+class Answer(enum.Enum):
+    """How a compute method answers, as recorded (../shared/recorded-gcp/compute__*.http.log)."""
+
+    RUNNING = "running"  # an operation RUNNING with progress 0; DONE with progress 100 later
+    DONE = "done"  # an operation already DONE with progress 100 (forwarding rule setLabels)
+    DONE_BARE = "done-bare"  # DONE, progress 0, no operationType/targetLink/targetId/user/endTime
+
+
+# (discovery resource, method) -> the first answer; "*" matches every method. Everything else: RUNNING.
+_ANSWERS: dict[tuple[str, str], Answer] = {
+    ("urlMaps", "*"): Answer.DONE_BARE,  # insert, update, delete (computeurlmap*)
+    ("targetHttpProxies", "*"): Answer.DONE_BARE,  # insert, setUrlMap, delete (computetargethttpproxy)
+    ("globalAddresses", "setLabels"): Answer.DONE_BARE,  # (globalcomputeforwardingrulessl-direct)
+    ("globalForwardingRules", "setLabels"): Answer.DONE,  # (globalcomputeforwardingrule*-direct)
+}
+# `operationType` where it is not the method name (computeregionnetworkendpointgroup, ...rule-direct).
+_TYPES: dict[tuple[str, str], str] = {
+    ("regionNetworkEndpointGroups", "insert"): "compute.regionNetworkEndpointGroups.insert",
+    ("regionNetworkEndpointGroups", "delete"): "compute.regionNetworkEndpointGroups.delete",
+    ("globalForwardingRules", "setTarget"): "SetTarget",
+}
+
+
+def answer_of(resource: str, method: str) -> Answer:
+    return _ANSWERS.get((resource, method)) or _ANSWERS.get((resource, "*")) or Answer.RUNNING
+
+
+def new_operation(world: World, target: Ref, target_id: str, resource: str, method: str) -> tuple[str, JSON]:
+    """(API path, JSON) of a fresh operation of `resource.method` about `target`, as GCP first answers it."""
     name = _operation_name()
     path = f"{collection_path(target.project, target.region, 'operations')}/{name}"
     now = world.clock.rfc3339()
+    self_link = f"{collection_link(target.project, target.region, 'operations')}/{name}"
+    op_id = str(secrets.randbits(63) | (1 << 62))
+    answer = answer_of(resource, method)
+    if answer is Answer.DONE_BARE:
+        bare: JSON = {"kind": "compute#operation", "id": op_id, "name": name, "status": "DONE"}
+        bare.update(progress=0, insertTime=now, startTime=now, selfLink=self_link)
+        return path, bare
     body: JSON = {
         "kind": "compute#operation",
-        "id": str(secrets.randbits(63) | (1 << 62)),
+        "id": op_id,
         "name": name,
-        "operationType": operation_type,
+        "operationType": _TYPES.get((resource, method), method),
         "targetLink": target.self_link,
         "targetId": target_id,
         "status": "RUNNING",
@@ -41,7 +76,7 @@ def new_operation(world: World, target: Ref, target_id: str, operation_type: str
         "progress": 0,
         "insertTime": now,
         "startTime": now,
-        "selfLink": f"{collection_link(target.project, target.region, 'operations')}/{name}",
+        "selfLink": self_link,
     }
     if target.region:
         body["region"] = region_link(target.project, target.region)
@@ -49,6 +84,8 @@ def new_operation(world: World, target: Ref, target_id: str, operation_type: str
 
 
 def finish(world: World, op: Operation) -> None:
+    if op.body.get("status") == "DONE" and "operationType" not in op.body:
+        return  # answered done (bare): nothing changes
     op.body.update(status="DONE", progress=100, endTime=world.clock.rfc3339())
 
 

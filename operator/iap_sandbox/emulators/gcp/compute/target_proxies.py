@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
-from iap_sandbox.emulators.gcp.core import JSON, invalid
+from iap_sandbox.emulators.gcp.core import JSON, GoogleError, compute_not_found, invalid, not_found
 from iap_sandbox.emulators.gcp.world import Registry
 
 from .crud import Collection, Scope
-from .links import Ref
+from .links import LinkForm, Ref, stored_link
 
 MAX_CERTIFICATES = 15
 
@@ -22,22 +22,30 @@ class TargetHttpProxies(Collection):
     kind = "compute#targetHttpProxy"
     singular = "target_http_proxy"
     fingerprinted = True
-    fingerprint_required = True
     patchable = True
+    # How `urlMap` comes back (recorded, computetargethttpproxy and ...httpsproxy): an HTTP proxy keeps
+    # the `projects/...` path it was sent on insert and setUrlMap; an HTTPS proxy answers the URL after an
+    # insert and the path as sent after a patch.
+    insert_link_form: ClassVar[LinkForm] = LinkForm.AS_SENT
 
-    def url_map(self, scope: Scope, value: Any, field: str) -> str:
-        return self.state.require_existing(
-            value, field=field, scope=scope, collections=("urlMaps",)
-        ).self_link
+    def not_found(self, ref: Ref) -> GoogleError:
+        """Recorded (globaltargethttpproxy): `targetHttpProxy "projects/..." not found`."""
+        return not_found(f'targetHttpProxy "{ref.relative}" not found')
+
+    def url_map(self, scope: Scope, value: Any, field: str, form: LinkForm) -> str:
+        ref = self.state.require_existing(value, field=field, scope=scope, collections=("urlMaps",))
+        return stored_link(ref, value, form)
 
     def build(self, scope: Scope, ref: Ref, body: JSON, current: JSON | None) -> JSON:
         fields = copy.deepcopy(body)
-        fields["urlMap"] = self.url_map(scope, body.get("urlMap"), "resource.urlMap")
+        form = self.insert_link_form if current is None else LinkForm.AS_SENT
+        fields["urlMap"] = self.url_map(scope, body.get("urlMap"), "resource.urlMap", form)
         return fields
 
     async def handle_set_url_map(self, request: web.Request) -> web.Response:
         def change(scope: Scope, ref: Ref, current: JSON, body: JSON) -> JSON:
-            return {**current, "urlMap": self.url_map(scope, body.get("urlMap"), "urlMap")}
+            url_map = self.url_map(scope, body.get("urlMap"), "urlMap", LinkForm.AS_SENT)
+            return {**current, "urlMap": url_map}
 
         return await self.set_fields(request, "setUrlMap", change)
 
@@ -52,6 +60,10 @@ class TargetHttpsProxies(TargetHttpProxies):
     api_resource = "targetHttpsProxies"
     kind = "compute#targetHttpsProxy"
     singular = "target_https_proxy"
+    insert_link_form = LinkForm.FULL
+
+    def not_found(self, ref: Ref) -> GoogleError:
+        return compute_not_found(ref.relative)  # recorded (globaltargethttpsproxy)
 
     def certificates(self, scope: Scope, value: Any, field: str, *, required: bool) -> list[str]:
         if value is None:
@@ -76,8 +88,12 @@ class TargetHttpsProxies(TargetHttpProxies):
         )
         if not fields["sslCertificates"]:
             del fields["sslCertificates"]
-        fields.setdefault("quicOverride", "NONE")
+        fields.setdefault("quicOverride", "NONE")  # not recorded when unsent (discovery: default NONE)
+        fields.setdefault("tlsEarlyData", "DISABLED")  # recorded (globaltargethttpsproxy)
         return fields
+
+    def after_write(self, scope: Scope, ref: Ref, before: JSON | None, after: JSON | None) -> None:
+        self.state.certificates_changed(scope.project_id)
 
     async def handle_set_certificates(self, request: web.Request) -> web.Response:
         def change(scope: Scope, ref: Ref, current: JSON, body: JSON) -> JSON:

@@ -8,7 +8,7 @@ from typing import Any
 from iap_sandbox.emulators.gcp.core import JSON, invalid, is_rfc1035_name
 
 from .crud import Collection, Scope
-from .links import Ref
+from .links import LinkForm, Ref, stored_link
 
 SERVICE_COLLECTIONS = ("backendServices", "backendBuckets")
 
@@ -18,20 +18,21 @@ class UrlMaps(Collection):
     api_resource = "urlMaps"
     kind = "compute#urlMap"
     singular = "url_map"
-    fingerprinted = True
-    fingerprint_required = True
+    fingerprinted = True  # the recorded URL map GETs have no fingerprint: not reproduced (see the docs)
     patchable = True
     updatable = True
 
-    def _service(self, scope: Scope, value: Any, field: str) -> str:
+    def _service(self, scope: Scope, value: Any, field: str, form: LinkForm = LinkForm.FULL) -> str:
         ref = self.state.require_existing(value, field=field, scope=scope, collections=SERVICE_COLLECTIONS)
         if ref.region is not None:
             raise invalid(
                 f"Invalid value for field '{field}': '{value}'. A global URL map needs global services."
             )
-        return ref.self_link
+        return stored_link(ref, value, form)
 
-    def _defaults(self, scope: Scope, holder: JSON, field: str, *, required: bool) -> None:
+    def _defaults(
+        self, scope: Scope, holder: JSON, field: str, *, required: bool, form: LinkForm = LinkForm.FULL
+    ) -> None:
         """Exactly one of defaultService / defaultUrlRedirect / defaultRouteAction (when required)."""
         chosen = [k for k in ("defaultService", "defaultUrlRedirect", "defaultRouteAction") if holder.get(k)]
         if len(chosen) > 1 or (required and not chosen):
@@ -41,7 +42,7 @@ class UrlMaps(Collection):
             )
         if holder.get("defaultService"):
             holder["defaultService"] = self._service(
-                scope, holder["defaultService"], f"{field}.defaultService"
+                scope, holder["defaultService"], f"{field}.defaultService", form
             )
         redirect = holder.get("defaultUrlRedirect")
         if redirect is not None:
@@ -51,7 +52,8 @@ class UrlMaps(Collection):
 
     def build(self, scope: Scope, ref: Ref, body: JSON, current: JSON | None) -> JSON:
         fields = copy.deepcopy(body)
-        self._defaults(scope, fields, "resource", required=True)
+        # recorded (computeurlmap*, ...httpsproxy, ...forwardingrule*): defaultService as the compute/beta URL
+        self._defaults(scope, fields, "resource", required=True, form=LinkForm.BETA)
         matchers = fields.get("pathMatchers") or []
         names: set[str] = set()
         for index, matcher in enumerate(matchers):
