@@ -23,6 +23,10 @@ class Kind(enum.StrEnum):
     FORWARDING_RULE = "GlobalForwardingRule"
 
 
+# The kinds compute v1 gives labels (`setLabels`); the others carry their marks in the description only.
+LABELED_KINDS = frozenset({Kind.ADDRESS, Kind.FORWARDING_RULE})
+
+
 @dataclass(frozen=True)
 class Key:
     """Where a compute resource lives: its name and region (None = global)."""

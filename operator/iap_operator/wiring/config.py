@@ -8,6 +8,7 @@ import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from iap_operator.engine.identity import CLUSTER_NAME, DEFAULT_CLUSTER
 from iap_operator.engine.settings import ProjectPolicy, Settings
 from iap_operator.gcp.config import SERVICES, GcpConfig
 from iap_operator.wiring import metrics
@@ -18,6 +19,7 @@ class Config:
     namespaces: tuple[str, ...] = ()  # empty: cluster-wide
     default_project: str | None = None
     allowed_projects: str = ""
+    cluster_name: str = DEFAULT_CLUSTER  # in every ownership mark: see docs/ownership.md
     endpoints: Mapping[str, str] = field(default_factory=dict)
     anonymous: bool = False
     workers: int = 20
@@ -42,6 +44,7 @@ class Config:
 
     def settings(self) -> Settings:
         return Settings(
+            cluster_name=self.cluster_name,
             default_project=self.default_project,
             projects=ProjectPolicy.parse(self.allowed_projects),
             poll_interval=self.poll_interval,
@@ -76,6 +79,13 @@ def parse_args(argv: Sequence[str]) -> Config:
         "default project",
     )
     p.add_argument(
+        "--cluster-name",
+        default=_env("CLUSTER_NAME", DEFAULT_CLUSTER),
+        help="names this cluster in every ownership mark on Google Cloud (lowercase letters, digits, '-', "
+        f"at most 40; default {DEFAULT_CLUSTER!r}): the same name adopts what a rebuilt cluster or a "
+        "restored namespace finds, another name is another owner (docs/ownership.md)",
+    )
+    p.add_argument(
         "--endpoint", action="append", default=[], metavar="SERVICE=URL", help=f"one of {SERVICES}"
     )
     p.add_argument(
@@ -105,6 +115,8 @@ def parse_args(argv: Sequence[str]) -> Config:
     p.add_argument("--lease-namespace", default=_env("LEASE_NAMESPACE", "default"))
     p.add_argument("--verbose", action="store_true")
     a = p.parse_args(list(argv))
+    if not CLUSTER_NAME.fullmatch(a.cluster_name or ""):
+        p.error(f"--cluster-name {a.cluster_name!r}: use 1-40 lowercase letters, digits and '-' (RFC 1123)")
     env_namespaces = [n for n in (_env("NAMESPACES", "") or "").split(",") if n]
     endpoints = {
         s: os.environ[f"IAP_OPERATOR_ENDPOINT_{s.upper()}"]
@@ -120,6 +132,7 @@ def parse_args(argv: Sequence[str]) -> Config:
         namespaces=tuple(a.namespace or env_namespaces),
         default_project=a.default_project,
         allowed_projects=a.allowed_projects,
+        cluster_name=a.cluster_name,
         endpoints=endpoints,
         anonymous=a.anonymous_credentials,
         workers=a.workers,
