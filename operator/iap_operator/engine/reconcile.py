@@ -206,7 +206,7 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
             return await steps.edit_policy(bs_target, plan, roles=[desired.ACCESSOR_ROLE], first=bs_policy)
 
         async def attach(_: Mapping[str, Any]) -> Observed[BackendService]:
-            return await steps.attach_iap(key, desired.iap_settings(ctx.oauth))
+            return await steps.attach_iap(key, desired.iap_settings(ctx.oauth), ctx.survey.backend_service)
 
         graph.add("access", claim_and_grant, "agent", *gate)
         graph.add("bs", attach, "access")

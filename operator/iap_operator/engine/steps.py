@@ -94,9 +94,12 @@ class Steps:
             )
         return found
 
-    async def attach_iap(self, key: Key, iap: IapSettings) -> Observed[BackendService]:
-        """Turn IAP on for a backend service someone else manages: only its `iap` block is ours."""
-        have: Observed[BackendService] | None = await self.cloud.backend_services.find(self.project, key)
+    async def attach_iap(
+        self, key: Key, iap: IapSettings, seen: Observed[BackendService] | None = None
+    ) -> Observed[BackendService]:
+        """Turn IAP on for a backend service someone else manages: only its `iap` block is ours.
+        `seen`: as just read (preflight); a stale fingerprint then fails the update, which is retried."""
+        have = seen or await self.cloud.backend_services.find(self.project, key)
         if have is None:
             raise Waiting(
                 Reason.NOT_FOUND,
