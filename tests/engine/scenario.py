@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from iap_operator.api import IapProtectedServiceSpec, parse_spec
-from iap_operator.engine.conditions import Condition, Reason, Type, render
 from iap_operator.engine import marks
+from iap_operator.engine.conditions import Condition, Reason, Type, render
 from iap_operator.engine.identity import DEFAULT_CLUSTER, Identity, Owner, Ownership
 from iap_operator.engine.outcome import Outcome, TeardownOutcome
 from iap_operator.engine.reconcile import Reconciler

@@ -25,7 +25,6 @@ from .scenario import (
     Harness,
     attach_spec,
     direct_spec,
-    identity,
     key,
     spec,
 )
