@@ -262,12 +262,12 @@ async def sandbox(args: argparse.Namespace) -> int:
                 await _wait_gone(kube, args.timeout)
                 after = gcp.state()
                 report["after_delete"] = after
-                abandoned = {
-                    o["metadata"]["uid"]
+                abandoned = {  # marks name the owner (cluster/namespace/name): docs/ownership.md
+                    f"for {(o.get('status') or {}).get('owner')} ("
                     for o in objects
                     if (o.get("spec") or {}).get("deletionPolicy") == "Abandon"
                 }
-                kept = {p for p, r in _ours(after).items() if any(uid in json.dumps(r) for uid in abandoned)}
+                kept = {p for p, r in _ours(after).items() if any(o in json.dumps(r) for o in abandoned)}
                 left = {p: r for p, r in _ours(after).items() if p not in kept}
                 print(
                     f"\nAfter delete: {len(kept)} resource(s) kept by deletionPolicy: Abandon, "
