@@ -199,8 +199,11 @@ class FakeCompute(Generic[S]):
         current = self._current(project, key)
         if observed.fingerprint != current.fingerprint:
             raise CloudError(Fault.CONFLICT, f"fingerprint of '{key.path(project)}' is stale")
+        if self.kind not in _LABELED:
+            return  # compute has no way to rewrite a description: the adapter sends nothing
+        relabeled = Marks(current.marks.description, dict(marks.labels))  # setLabels: labels only
         self.items[(project, key)] = dataclasses.replace(
-            current, marks=self._kept(marks), fingerprint=self.world.next_fingerprint()
+            current, marks=relabeled, fingerprint=self.world.next_fingerprint()
         )
 
     # --- test-side helpers (not recorded) ----------------------------------------------------------------

@@ -18,7 +18,14 @@ from iap_operator.api import IapProtectedServiceSpec, Mode
 from iap_operator.engine import desired
 from iap_operator.engine.conditions import Reason
 from iap_operator.engine.errors import CloudError, Fault, Waiting
-from iap_operator.engine.identity import Identity, Lineage, Owner, Ownership, name_pattern
+from iap_operator.engine.identity import (
+    ADOPT_ANNOTATION,
+    Identity,
+    Lineage,
+    Owner,
+    Ownership,
+    name_pattern,
+)
 from iap_operator.engine.marks import Mark, MarkKind, claim_condition, parse
 from iap_operator.engine.outcome import Memory
 from iap_operator.engine.ports import Cloud
@@ -130,7 +137,6 @@ class Survey:
     backend_service: Observed[BackendService] | None = None  # attach mode: the backend service claimed
     bs_target: IamTarget | None = None
     bs_policy: Policy | None = None
-    notes: tuple[str, ...] = ()  # things worth a warning (resources of an earlier version not ours)
 
 
 async def survey(
@@ -172,7 +178,7 @@ async def survey(
             )
     if holder is not None and strict:
         raise conflict(what, holder, identity, poll_after)
-    lineage, notes = await _lineage(
+    lineage = await _lineage(
         cloud, identity, owner, spec=spec, project=project, memory=memory, run=run_standing,
         poll_after=poll_after, strict=strict,
     )  # fmt: skip
@@ -187,7 +193,6 @@ async def survey(
         backend_service=bs,
         bs_target=bs_target,
         bs_policy=bs_policy,
-        notes=notes,
     )
 
 
@@ -211,18 +216,22 @@ async def _lineage(
     run: Standing,
     poll_after: float,
     strict: bool,
-) -> tuple[Lineage, tuple[str, ...]]:
-    """Our claim's lineage; else an explicit adoption; else an earlier version's (uid); else a fresh one."""
+) -> Lineage:
+    """Our claim's lineage; else an explicit adoption; else an earlier version's (uid); else a fresh one.
+
+    A fresh one only if no earlier version built a balancer for this namespace/name as another object
+    (a restore gives a new uid): that one is reported, to adopt explicitly, never duplicated."""
     if run.ours is not None:
         mark = run.ours.mark
-        return Lineage(mark.names or Lineage.fresh(owner).names, mark.inherits), ()
+        return Lineage(mark.names or Lineage.fresh(owner).names, mark.inherits)
     if identity.adopt_from:
-        return _adopted(identity, owner, run, poll_after), ()
+        return _adopted(identity, owner, run, poll_after)
     legacy = Lineage.legacy(identity.uid)
     if memory.legacy or await _built_by_legacy(cloud, spec, project, owner, legacy):
-        return legacy, ()
-    notes = await _legacy_of_others(cloud, spec, project, identity) if strict else ()
-    return Lineage.fresh(owner), notes
+        return legacy
+    if strict and (found := await _legacy_of_others(cloud, spec, project, identity)):
+        raise Waiting(Reason.MANAGEMENT_CONFLICT, found, poll_after)
+    return Lineage.fresh(owner)
 
 
 def _adopted(identity: Identity, owner: Owner, run: Standing, poll_after: float) -> Lineage:
@@ -260,23 +269,20 @@ async def _built_by_legacy(
 
 async def _legacy_of_others(
     cloud: Cloud, spec: IapProtectedServiceSpec, project: str, identity: Identity
-) -> tuple[str, ...]:
-    """Balancers an earlier version built for `namespace/name` as another object (a restore: new uid)."""
+) -> str | None:
+    """A balancer an earlier version built for `namespace/name` as another object (uid), if any."""
     if spec.mode is not Mode.LOAD_BALANCER or spec.load_balancer is None or not spec.load_balancer.domains:
-        return ()
+        return None
     pattern = name_pattern(identity.namespace, identity.name, "bs")
-    names = await cloud.inventory.names(project, Kind.BACKEND_SERVICE, None, pattern)
-    notes = []
-    for name in names:
+    marker = f"for {identity.ref} (owner "
+    for name in await cloud.inventory.names(project, Kind.BACKEND_SERVICE, None, pattern):
         found = await cloud.backend_services.find(project, Key(Kind.BACKEND_SERVICE, name))
         text = found.marks.description if found is not None else ""
-        start = text.find(f"for {identity.ref} (owner ")
-        if start < 0:
-            continue
-        uid = text[start + len(f"for {identity.ref} (owner ") :].split(")", 1)[0]
-        notes.append(
-            f"backend service {name!r} was built by an earlier operator version for {identity.ref} (uid "
-            f"{uid}); to adopt that balancer set annotation iap-operator.dev/adopt-from: 'uid:{uid}', "
-            "or delete it"
-        )
-    return tuple(notes)
+        if marker in text:
+            uid = text.split(marker, 1)[1].split(")", 1)[0]
+            return (
+                f"backend service {name!r} was built by an earlier operator version for {identity.ref} "
+                f"as another object (uid {uid}); to adopt that balancer set annotation "
+                f"{ADOPT_ANNOTATION}: 'uid:{uid}' on this resource, or delete it to build anew"
+            )
+    return None

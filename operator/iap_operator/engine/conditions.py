@@ -42,7 +42,6 @@ class Reason(enum.StrEnum):
     ALL_USERS_INVOKER = "AllUsersInvoker"
     ENVOY_SCHEME = "ExternalManagedScheme"
     HTTP2_END_TO_END = "Http2EndToEnd"
-    EARLIER_VERSION_RESOURCES = "EarlierVersionResources"
     NO_WARNINGS = "NoWarnings"
 
 

@@ -104,8 +104,6 @@ class Reconciler:
         if not (memory.protected and memory.generation == identity.generation):
             ctx = dataclasses.replace(ctx, progress=progress)
         steps = Steps(self.cloud, self.settings, ctx.ownership, ctx.project, drift=ctx.drift)
-        for note in ctx.survey.notes:
-            steps.warn(Reason.EARLIER_VERSION_RESOURCES, note)
         if spec.mode is Mode.DIRECT:
             return await _direct(ctx, steps, self.settings)
         return await _load_balancer(ctx, steps, self.settings)
