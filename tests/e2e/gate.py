@@ -80,10 +80,11 @@ class Gate:
         path = request.path
         if is_write(request.method, path) and (self._frozen or self._springs(path)):
             applied = self._trap is not None and self._trap.after and not self._frozen
+            thaw = self._thaw  # `release` replaces it: wait for the one of this hold
             self._trip(request.method, path)
             if applied:
                 await self._forward(request, body)  # applied; the answer never reaches the operator
-            await self._thaw.wait()
+            await thaw.wait()
             return web.Response(status=503, text="dropped by the test gate")
         response = await self._forward(request, body)
         if is_write(request.method, path):
