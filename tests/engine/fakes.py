@@ -26,6 +26,7 @@ from iap_operator.engine.errors import CloudError, Fault
 from iap_operator.engine.marks import MarkKind, parse
 from iap_operator.engine.ports import Cloud
 from iap_operator.engine.resources import (
+    DESCRIBED_KINDS,
     Address,
     BackendService,
     Binding,
@@ -199,11 +200,14 @@ class FakeCompute(Generic[S]):
         current = self._current(project, key)
         if observed.fingerprint != current.fingerprint:
             raise CloudError(Fault.CONFLICT, f"fingerprint of '{key.path(project)}' is stale")
-        if self.kind not in _LABELED:
-            return  # compute has no way to rewrite a description: the adapter sends nothing
-        relabeled = Marks(current.marks.description, dict(marks.labels))  # setLabels: labels only
+        if self.kind in _LABELED:  # setLabels: the labels only
+            remarked = Marks(current.marks.description, dict(marks.labels))
+        elif self.kind in DESCRIBED_KINDS:  # patch: the description
+            remarked = Marks(marks.description)
+        else:
+            return  # compute cannot rewrite these marks: the adapter sends nothing
         self.items[(project, key)] = dataclasses.replace(
-            current, marks=relabeled, fingerprint=self.world.next_fingerprint()
+            current, marks=remarked, fingerprint=self.world.next_fingerprint()
         )
 
     # --- test-side helpers (not recorded) ----------------------------------------------------------------

@@ -73,3 +73,24 @@ async def test_a_resource_marked_by_another_owner_is_not_ours(gcp: FakeGcp, harn
     assert reasons(outcome)["LoadBalancerReady"] == (False, Reason.MANAGEMENT_CONFLICT)
     assert not [c for c in gcp.writes() if c.port == "addresses"]
     assert gcp.addresses.get(PROJECT, address.key) == before
+
+
+def test_released_marks_say_whose_they_were_and_stay_ours_to_adopt() -> None:
+    who = ownership()
+    theirs = ownership(cluster="prod-eu")
+    marks = Marks(f"platform team; {who.marks().description}", dict(who.marks().labels) | {"cost": "42"})
+
+    released = who.released(marks)
+
+    assert released.labels == {"cost": "42"}
+    assert "Managed by" not in released.description
+    assert (
+        f"Released by iap-operator (was for {who.owner.ref}, owner {who.owner.id})." in released.description
+    )
+    assert released.description.startswith("platform team;")
+    assert who.owns(released)  # the same owner (or an heir) takes it back
+    assert not theirs.owns(released)
+    remarked = who.remarked(released)
+    assert remarked.description == f"platform team; {who.marks().description}"
+    assert remarked.labels == {"cost": "42", **who.marks().labels}
+    assert who.owns(remarked)

@@ -135,16 +135,34 @@ class Ownership:
         )
 
     def owns(self, marks: Marks) -> bool:
-        return any(
-            marks.labels.get(OWNER_LABEL) == who or f"(owner {who})" in marks.description for who in self.ids
-        )
+        """Marked as ours: managed for one of our ids, or released by one of them (Abandon)."""
+        found = _OWNER_MARK.findall(marks.description)
+        return marks.labels.get(OWNER_LABEL) in self.ids or any(who in self.ids for who in found)
 
-    def relabeled(self, marks: Marks) -> Marks:
-        """`marks` with our labels in place of inherited or stripped ones (other labels kept)."""
-        return Marks(marks.description, {**marks.labels, **self.marks().labels})
+    def remarked(self, marks: Marks) -> Marks:
+        """`marks` as ours: our description and labels in place of inherited, released or stripped ones
+        (everything else kept)."""
+        labels = {k: v for k, v in marks.labels.items() if k not in {MANAGED_BY_LABEL, OWNER_LABEL}}
+        rest = _MARK_TEXT.sub("", marks.description).strip()
+        ours = self.marks()
+        description = f"{rest} {ours.description}".strip() if rest else ours.description
+        return Marks(description, {**labels, **ours.labels})
 
     def released(self, marks: Marks) -> Marks:
-        """The marks with ours removed (Abandon)."""
+        """The marks with ours removed (Abandon), the description saying whose they were."""
         ours = {MANAGED_BY_LABEL, OWNER_LABEL}
-        description = marks.description.replace(self.marks().description, "").strip()
+
+        def note(found: re.Match[str]) -> str:
+            ref, who = found["ref"], found["who"]
+            return f"Released by iap-operator (was for {ref}, owner {who})." if who in self.ids else found[0]
+
+        description = _MANAGED_TEXT.sub(note, marks.description).strip()
         return Marks(description=description, labels={k: v for k, v in marks.labels.items() if k not in ours})
+
+
+_MANAGED_TEXT = re.compile(r"Managed by iap-operator for (?P<ref>\S+) \(owner (?P<who>[^)\s]+)\)\.")
+_MARK_TEXT = re.compile(
+    r"(?:Managed by iap-operator for \S+ \(owner [^)\s]+\)"
+    r"|Released by iap-operator \(was for \S+, owner [^)\s]+\))\."
+)
+_OWNER_MARK = re.compile(r"[(,] ?owner ([^)\s]+)\)")

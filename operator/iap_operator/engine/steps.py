@@ -14,6 +14,7 @@ from iap_operator.engine.identity import Ownership
 from iap_operator.engine.outcome import Event
 from iap_operator.engine.ports import Cloud
 from iap_operator.engine.resources import (
+    DESCRIBED_KINDS,
     LABELED_KINDS,
     BackendService,
     CloudRunService,
@@ -21,6 +22,7 @@ from iap_operator.engine.resources import (
     IapSettings,
     Key,
     Kind,
+    Marks,
     Observed,
     Policy,
     S,
@@ -71,7 +73,7 @@ class Steps:
                 f"{key.kind} {key.name!r} exists but is not managed by this resource; "
                 "the operator will not adopt it: delete or rename it",
             )
-        have = await self._relabel(have)
+        have = await self._remark(have)
         if have.spec == want:
             return have
         if isinstance(want, BackendService) and isinstance(have.spec, BackendService):
@@ -150,15 +152,23 @@ class Steps:
         self.events.append(Event("ServiceAgentReady", f"IAP service agent {email} is ready"))
         return email
 
-    async def _relabel(self, have: Observed[S]) -> Observed[S]:
-        """Ours by an inherited or stripped mark (adopted, abandoned earlier): put our labels back."""
+    async def _remark(self, have: Observed[S]) -> Observed[S]:
+        """Ours by an inherited or released mark (adopted, abandoned earlier): mark it as ours again where
+        compute lets the marks change (labels; the description of some kinds)."""
         key = have.spec.key
-        marks = self.ownership.relabeled(have.marks)
-        if key.kind not in LABELED_KINDS or marks == have.marks:
+        want = self.ownership.remarked(have.marks)
+        stale = (key.kind in LABELED_KINDS and want.labels != have.marks.labels) or (
+            key.kind in DESCRIBED_KINDS and want.description != have.marks.description
+        )
+        if not stale:
             return have
+        marks = Marks(
+            want.description if key.kind in DESCRIBED_KINDS else have.marks.description,
+            want.labels if key.kind in LABELED_KINDS else have.marks.labels,
+        )
         await self.cloud.compute(key.kind).unmark(self.project, have, marks)
         owner = self.ownership.owner.ref
-        self.events.append(Event("Adopted", f"labelled {key.kind} {key.name} as managed for {owner}"))
+        self.events.append(Event("Adopted", f"marked {key.kind} {key.name} as managed for {owner}"))
         return await self.cloud.compute(key.kind).find(self.project, key) or have
 
     # --- IAM: every binding we write carries our mark (engine.records) ---------------------------------
