@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 from tests.e2e.harness import (
     FOREIGN,
+    OPERATOR_DEFAULTS,
     PROJECT,
     RUN_PATH,
     World,
@@ -38,18 +39,7 @@ pytestmark = pytest.mark.timeout(90)
 ADDRESSES = f"compute/v1/projects/{PROJECT}/global/addresses/"
 CERTIFICATES = f"compute/v1/projects/{PROJECT}/global/sslCertificates/"
 ADOPT = "iap-operator.dev/adopt-from"
-FAST = {
-    "default_project": PROJECT,
-    "allowed_projects": "default=demo-project;team-b=demo-project",
-    "poll_interval": 0.2,
-    "missing_retry": 0.2,
-    "backoff_base": 0.05,
-    "backoff_max": 0.5,
-    "resync_tick": 0.2,
-    "resync_override": 3600.0,
-    "worker_idle_timeout": 0.5,
-    "worker_exit_timeout": 0.5,
-}
+FAST = {**OPERATOR_DEFAULTS, "allowed_projects": "default=demo-project;team-b=demo-project"}
 
 
 @contextlib.asynccontextmanager
