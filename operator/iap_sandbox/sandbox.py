@@ -262,10 +262,11 @@ async def sandbox(args: argparse.Namespace) -> int:
                 await _wait_gone(kube, args.timeout)
                 after = gcp.state()
                 report["after_delete"] = after
-                abandoned = {  # marks name the owner (cluster/namespace/name): docs/ownership.md
-                    f"for {(o.get('status') or {}).get('owner')} ("
+                abandoned = {  # marks name the owner, managed or released: docs/ownership.md
+                    f"for {(o.get('status') or {}).get('owner')}{end}"
                     for o in objects
                     if (o.get("spec") or {}).get("deletionPolicy") == "Abandon"
+                    for end in (" (", ",")
                 }
                 kept = {p for p, r in _ours(after).items() if any(o in json.dumps(r) for o in abandoned)}
                 left = {p: r for p, r in _ours(after).items() if p not in kept}
