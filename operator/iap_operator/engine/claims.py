@@ -12,6 +12,7 @@ See docs/ownership.md.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from iap_operator.api import IapProtectedServiceSpec, Mode
@@ -155,16 +156,20 @@ async def survey(
     `poll_after`) on a conflict or a missing target (reconcile); teardown surveys without."""
     run = spec.cloud_run
     run_target = IamTarget(IamTargetKind.CLOUD_RUN_SERVICE, project, run.service, run.region)
-    run_policy = await _policy(cloud, run_target)
+    lb = spec.load_balancer
+    ref = lb.backend_service if spec.mode is Mode.LOAD_BALANCER and lb is not None else None
+    run_policy, bs = await asyncio.gather(
+        _policy(cloud, run_target),
+        cloud.backend_services.find(project, Key(Kind.BACKEND_SERVICE, ref.name, ref.region))
+        if ref is not None
+        else _nothing(),
+    )
     run_standing = standing(run_policy, owner.id)
     what = f"Cloud Run service {run.service!r} ({run.region})"
     holder = run_standing.holder
-    bs = bs_target = bs_policy = None
+    bs_target = bs_policy = None
     bs_held = True
-    lb = spec.load_balancer
-    if spec.mode is Mode.LOAD_BALANCER and lb is not None and lb.backend_service is not None:
-        ref = lb.backend_service
-        bs = await cloud.backend_services.find(project, Key(Kind.BACKEND_SERVICE, ref.name, ref.region))
+    if ref is not None:
         if bs is not None:
             bs_target = IamTarget(IamTargetKind.IAP_BACKEND_SERVICE, number, bs.id, ref.region)
             bs_policy = await _policy(cloud, bs_target)
@@ -194,6 +199,10 @@ async def survey(
         bs_target=bs_target,
         bs_policy=bs_policy,
     )
+
+
+async def _nothing() -> None:
+    return None
 
 
 async def _policy(cloud: Cloud, target: IamTarget) -> Policy:
@@ -227,10 +236,16 @@ async def _lineage(
     if identity.adopt_from:
         return _adopted(identity, owner, run, poll_after)
     legacy = Lineage.legacy(identity.uid)
-    if memory.legacy or await _built_by_legacy(cloud, spec, project, owner, legacy):
+    if memory.legacy:
         return legacy
-    if strict and (found := await _legacy_of_others(cloud, spec, project, identity)):
-        raise Waiting(Reason.MANAGEMENT_CONFLICT, found, poll_after)
+    ours, others = await asyncio.gather(  # both are about earlier versions: read them at once
+        _built_by_legacy(cloud, spec, project, owner, legacy),
+        _legacy_of_others(cloud, spec, project, identity) if strict else _nothing(),
+    )
+    if ours:
+        return legacy
+    if others:
+        raise Waiting(Reason.MANAGEMENT_CONFLICT, others, poll_after)
     return Lineage.fresh(owner)
 
 

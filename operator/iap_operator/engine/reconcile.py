@@ -8,6 +8,7 @@ yet held, every write waits for the step that takes it (`invoker`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import re
@@ -121,9 +122,11 @@ class Reconciler:
                 "(see the operator's allowed-projects setting)",
             )
         oauth = await self._oauth_client(identity, spec)
-        number = await self.cloud.projects.project_number(project)
         run = spec.cloud_run
-        service = await self.cloud.cloud_run.find(project, run.region, run.service)
+        number, service = await asyncio.gather(
+            self.cloud.projects.project_number(project),
+            self.cloud.cloud_run.find(project, run.region, run.service),
+        )
         if service is None:
             raise Waiting(
                 Reason.NOT_FOUND,
