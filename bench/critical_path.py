@@ -23,29 +23,32 @@ class Op:
     after: tuple[str, ...] = ()
 
 
-# The operator's step graph for LoadBalancer mode with one domain and httpsRedirect: true.
+# The operator's step graph for LoadBalancer mode with one domain and httpsRedirect: true, on the first
+# pass: every write waits for the claim on the Cloud Run service, which is written with the invoker
+# grant (docs/ownership.md); a pass that already holds the claim has no such wait.
+CLAIM = ("invoker IAM",)
 LOAD_BALANCER_DAG: tuple[Op, ...] = (
     Op("service identity LRO", ("serviceusage", "services", "generateServiceIdentity")),
     Op("invoker IAM", None, ("service identity LRO",)),
-    Op("Cloud Run ingress patch LRO", ("run", "services", "patch")),
-    Op("NEG insert", ("compute", "regionNetworkEndpointGroups", "insert")),
+    Op("Cloud Run ingress patch LRO", ("run", "services", "patch"), CLAIM),
+    Op("NEG insert", ("compute", "regionNetworkEndpointGroups", "insert"), CLAIM),
     Op("backend service insert", ("compute", "backendServices", "insert"), ("NEG insert",)),
     Op("IAP access IAM", None, ("backend service insert",)),
     Op("URL map insert", ("compute", "urlMaps", "insert"), ("backend service insert",)),
-    Op("certificate insert", ("compute", "sslCertificates", "insert")),
+    Op("certificate insert", ("compute", "sslCertificates", "insert"), CLAIM),
     Op("certificate provisioning", PROVISION, ("certificate insert",)),
     Op(
         "HTTPS proxy insert",
         ("compute", "targetHttpsProxies", "insert"),
         ("URL map insert", "certificate insert"),
     ),
-    Op("address insert", ("compute", "globalAddresses", "insert")),
+    Op("address insert", ("compute", "globalAddresses", "insert"), CLAIM),
     Op(
         "HTTPS forwarding rule insert",
         ("compute", "globalForwardingRules", "insert"),
         ("HTTPS proxy insert", "address insert"),
     ),
-    Op("redirect URL map insert", ("compute", "urlMaps", "insert")),
+    Op("redirect URL map insert", ("compute", "urlMaps", "insert"), CLAIM),
     Op("HTTP proxy insert", ("compute", "targetHttpProxies", "insert"), ("redirect URL map insert",)),
     Op(
         "HTTP forwarding rule insert",

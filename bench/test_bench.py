@@ -17,8 +17,11 @@ REALISTIC = LatencyProfile.named("realistic")
 def test_ready_path_is_the_load_balancer_chain_when_provisioning_is_short() -> None:
     path = cp.critical_path(cp.latencies(REALISTIC, provisioning=30.0), cp.READY_GOALS)
     # The regional serverless NEG falls back to compute's default 5 s (the table's 6 s entry is global).
-    assert path.seconds == pytest.approx(5 + 20 + 10 + 8 + 15)
+    # First the service agent (20 s in the table) and the claim: every write of a first pass waits for it.
+    assert path.seconds == pytest.approx(20 + 5 + 20 + 10 + 8 + 15)
     assert path.chain == (
+        "service identity LRO",
+        "invoker IAM",
         "NEG insert",
         "backend service insert",
         "URL map insert",
@@ -29,13 +32,13 @@ def test_ready_path_is_the_load_balancer_chain_when_provisioning_is_short() -> N
 
 def test_ready_path_is_the_certificate_with_the_tables_provisioning() -> None:
     path = cp.critical_path(cp.latencies(REALISTIC), cp.READY_GOALS)
-    assert path.seconds == pytest.approx(5 + 900)
-    assert path.chain == ("certificate insert", "certificate provisioning")
+    assert path.seconds == pytest.approx(20 + 5 + 900)
+    assert path.chain[-2:] == ("certificate insert", "certificate provisioning")
 
 
 def test_protected_path_and_scaling() -> None:
     path = cp.critical_path(cp.latencies(LatencyProfile.named("realistic", 0.5)), cp.PROTECTED_GOALS)
-    assert path.seconds == pytest.approx((5 + 20) * 0.5)
+    assert path.seconds == pytest.approx((20 + 5 + 20) * 0.5)
     assert path.chain[-1] == "backend service insert"
 
 

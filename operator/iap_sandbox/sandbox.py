@@ -307,10 +307,13 @@ class Session:
             )
             self.failures.append("timed out waiting for deletion")
         after = gcp.state()
-        abandoned = {
-            o["metadata"]["uid"] for o in objects if (o.get("spec") or {}).get("deletionPolicy") == "Abandon"
+        abandoned = {  # marks name the owner, managed or released: docs/ownership.md
+            f"for {(o.get('status') or {}).get('owner')}{end}"
+            for o in objects
+            if (o.get("spec") or {}).get("deletionPolicy") == "Abandon"
+            for end in (" (", ",")
         }
-        kept = {p for p, r in _ours(after).items() if any(uid in json.dumps(r) for uid in abandoned)}
+        kept = {p for p, r in _ours(after).items() if any(o in json.dumps(r) for o in abandoned)}
         left_behind = sorted(p for p in _ours(after) if p not in kept)
         self.display.note(
             f"\nAfter delete: {len(kept)} resource(s) kept by deletionPolicy: Abandon, "

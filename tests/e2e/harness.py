@@ -215,6 +215,21 @@ def condition(obj: Mapping[str, Any] | None, type_: str, field_: str = "status")
     return None
 
 
+# The operator's configuration in these tests: fast polls and backoff, resync only when asked.
+OPERATOR_DEFAULTS: dict[str, Any] = {
+    "default_project": PROJECT,
+    "allowed_projects": "default=demo-project",
+    "poll_interval": 0.2,
+    "missing_retry": 0.2,
+    "backoff_base": 0.05,
+    "backoff_max": 0.5,
+    "resync_tick": 0.2,
+    "resync_override": 3600.0,
+    "worker_idle_timeout": 0.5,
+    "worker_exit_timeout": 0.5,
+}
+
+
 @contextlib.asynccontextmanager
 async def world(
     tmp_path: Path, monkeypatch: Any, *, start: bool = True, **config: Any
@@ -224,19 +239,7 @@ async def world(
         aiohttp.ClientSession() as session,
     ):
         monkeypatch.setenv("KUBECONFIG", str(emu.kubeconfig))
-        defaults: dict[str, Any] = {
-            "default_project": PROJECT,
-            "allowed_projects": "default=demo-project",
-            "poll_interval": 0.2,
-            "missing_retry": 0.2,
-            "backoff_base": 0.05,
-            "backoff_max": 0.5,
-            "resync_tick": 0.2,
-            "resync_override": 3600.0,
-            "worker_idle_timeout": 0.5,
-            "worker_exit_timeout": 0.5,
-        }
-        w = World(emu.gcp, emu.kube.url, session, emu.config(**{**defaults, **config}))
+        w = World(emu.gcp, emu.kube.url, session, emu.config(**{**OPERATOR_DEFAULTS, **config}))
         if start:
             await w.start()
         try:

@@ -78,8 +78,10 @@ async def start_operator(
     name: str = "operator",
     env: Mapping[str, str] | None = None,
     fast: Sequence[str] = FAST,
+    gcp_url: str | None = None,
 ) -> OperatorProcess:
-    """Start `iap-operator run` on `world`'s emulators (anonymous credentials, every endpoint overridden)."""
+    """Start `iap-operator run` on `world`'s emulators (anonymous credentials, every endpoint overridden;
+    `gcp_url` puts something else, such as a test proxy, in front of the GCP emulator)."""
     environment = {
         **os.environ,
         "KUBECONFIG": str(tmp_path / "kubeconfig"),
@@ -87,7 +89,7 @@ async def start_operator(
         "IAP_OPERATOR_DEFAULT_PROJECT": PROJECT,
         **(env or {}),
     }
-    endpoints = [f"--endpoint={s}={world.gcp.url}" for s in SERVICES]
+    endpoints = [f"--endpoint={s}={gcp_url or world.gcp.url}" for s in SERVICES]
     log_path = tmp_path / f"{name}.log"
     log = log_path.open("ab")
     proc = await asyncio.create_subprocess_exec(

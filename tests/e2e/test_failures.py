@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 from tests.e2e.harness import PROJECT, REGION, condition, is_ready, protected, world
-
-from iap_operator.engine.identity import Identity
+from tests.e2e.owners import ownership_of
 
 pytestmark = pytest.mark.timeout(60)
 SECRET = "s3cr3t-value-that-must-never-leak"
@@ -21,8 +20,7 @@ async def test_unmarked_resource_with_our_name_is_a_management_conflict(
 ) -> None:
     async with world(tmp_path, monkeypatch, start=False) as w:
         obj = await w.create(protected())
-        meta = obj["metadata"]
-        name = Identity(meta["namespace"], meta["name"], meta["uid"]).resource_name("neg")
+        name = ownership_of(obj).resource_name("neg")
         path = f"compute/v1/projects/{PROJECT}/regions/{REGION}/networkEndpointGroups/{name}"
         async with w.session.post(
             f"{w.gcp.url}/compute/v1/projects/{PROJECT}/regions/{REGION}/networkEndpointGroups",

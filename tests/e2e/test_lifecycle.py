@@ -20,8 +20,9 @@ from tests.e2e.harness import (
     protected,
     world,
 )
+from tests.e2e.owners import ownership_of
 
-from iap_operator.engine.identity import Identity
+from iap_operator.engine.identity import Ownership
 from iap_operator.wiring.metrics import METRICS
 
 pytestmark = pytest.mark.timeout(60)
@@ -29,13 +30,12 @@ pytestmark = pytest.mark.timeout(60)
 BS = "compute/v1/projects/demo-project/global/backendServices"
 
 
-def names(obj: dict[str, Any]) -> Identity:
-    meta = obj["metadata"]
-    return Identity(meta["namespace"], meta["name"], meta["uid"])
+def names(obj: dict[str, Any]) -> Ownership:
+    return ownership_of(obj)
 
 
 def by_suffix(
-    w: World, ident: Identity, collection: str, suffix: str, region: str | None = None
+    w: World, ident: Ownership, collection: str, suffix: str, region: str | None = None
 ) -> dict[str, Any]:
     where = f"regions/{region}" if region else "global"
     path = f"compute/v1/projects/{PROJECT}/{where}/{collection}/{ident.resource_name(suffix)}"
@@ -75,7 +75,7 @@ async def test_create_to_ready_builds_every_resource(tmp_path: Path, monkeypatch
         assert bs["loadBalancingScheme"] == "EXTERNAL"
         assert bs["protocol"] == "HTTPS"
         assert bs["backends"][0]["group"].endswith(f"networkEndpointGroups/{neg['name']}")
-        assert ident.uid in bs["description"]
+        assert f"(owner {ident.owner.id})" in bs["description"]
         um = by_suffix(w, ident, "urlMaps", "um")
         assert um["defaultService"].endswith(f"backendServices/{bs['name']}")
         redirect = by_suffix(w, ident, "urlMaps", "um-redirect")
@@ -88,7 +88,7 @@ async def test_create_to_ready_builds_every_resource(tmp_path: Path, monkeypatch
         assert cert["managed"]["domains"] == ["hello.example.com"]
         assert https["sslCertificates"][0].endswith(cert["name"])
         address = by_suffix(w, ident, "addresses", "ip")
-        assert address["labels"]["iap-operator-owner"] == ident.uid
+        assert address["labels"]["iap-operator-owner"] == ident.owner.id
         rule = by_suffix(w, ident, "forwardingRules", "fr-https")
         assert rule["portRange"] in {"443", "443-443"}
         assert rule["target"].endswith(https["name"])
@@ -128,7 +128,7 @@ async def test_create_to_ready_builds_every_resource(tmp_path: Path, monkeypatch
         assert all(c["observedGeneration"] == obj["metadata"]["generation"] for c in status["conditions"])
         event = await w.wait_event("Created")
         assert event["message"].startswith("created ")
-        assert event["involvedObject"]["uid"] == ident.uid
+        assert event["involvedObject"]["uid"] == obj["metadata"]["uid"]
 
 
 async def test_second_reconcile_makes_no_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -200,8 +200,7 @@ async def test_abandon_leaves_everything_and_strips_marks(
         assert set(w.compute()) == created
         address = by_suffix(w, ident, "addresses", "ip")
         assert "iap-operator-owner" not in (address.get("labels") or {})
-        bs = by_suffix(w, ident, "backendServices", "bs")
-        assert ident.uid not in bs.get("description", "")
+        assert "managed-by" not in (address.get("labels") or {})
 
 
 async def test_drift_is_repaired_on_resync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, cast
 
+from iap_operator.engine.claims import claims_in
 from iap_operator.engine.errors import CloudError, Fault
+from iap_operator.engine.marks import MarkKind, parse
 from iap_operator.engine.ports import Cloud
 from iap_operator.engine.resources import (
+    DESCRIBED_KINDS,
     Address,
     BackendService,
     Binding,
@@ -46,6 +50,7 @@ from iap_operator.engine.resources import (
 )
 
 IAP_SERVICE = "iap.googleapis.com"
+ANY = object()  # FakeIam.members: any condition
 _NO_MARKS = Marks()
 _LABELED = {Kind.ADDRESS, Kind.FORWARDING_RULE}  # the kinds compute v1 gives labels (others: description)
 
@@ -195,8 +200,14 @@ class FakeCompute(Generic[S]):
         current = self._current(project, key)
         if observed.fingerprint != current.fingerprint:
             raise CloudError(Fault.CONFLICT, f"fingerprint of '{key.path(project)}' is stale")
+        if self.kind in _LABELED:  # setLabels: the labels only
+            remarked = Marks(current.marks.description, dict(marks.labels))
+        elif self.kind in DESCRIBED_KINDS:  # patch: the description
+            remarked = Marks(marks.description)
+        else:
+            return  # compute cannot rewrite these marks: the adapter sends nothing
         self.items[(project, key)] = dataclasses.replace(
-            current, marks=self._kept(marks), fingerprint=self.world.next_fingerprint()
+            current, marks=remarked, fingerprint=self.world.next_fingerprint()
         )
 
     # --- test-side helpers (not recorded) ----------------------------------------------------------------
@@ -369,14 +380,24 @@ class FakeIam:
     def policy(self, target: IamTarget) -> Policy:
         return self._policy(self._canonical(target))
 
-    def members(
-        self, target: IamTarget, role: str, condition: tuple[str, str, str] | None = None
-    ) -> set[str]:
+    def members(self, target: IamTarget, role: str, condition: Any = ANY) -> set[str]:
+        """Who holds `role`: through any binding but a claim (which grants nothing), or only through
+        bindings with exactly `condition` (None: the plain binding)."""
         found: set[str] = set()
         for binding in self.policy(target).bindings:
-            if binding.role == role and binding.condition == condition:
+            if binding.role != role:
+                continue
+            if condition is ANY:
+                mark = parse(binding.condition)
+                if mark is None or mark.kind is MarkKind.GRANT:
+                    found |= binding.members
+            elif binding.condition == condition:
                 found |= binding.members
         return found
+
+    def claims(self, target: IamTarget) -> list[str]:
+        """The owners (cluster/namespace/name) whose claims (held or released) are on the policy."""
+        return [c.holder for c in claims_in(self.policy(target))]
 
     def add(
         self,
@@ -393,11 +414,13 @@ class FakeIam:
             tuple(bindings), etag=self.world.next_fingerprint(), version=version
         )
 
-    def remove(self, target: IamTarget, role: str, member: str) -> None:
-        """Someone else revokes `member` from `role` under any condition (a new etag)."""
+    def remove(self, target: IamTarget, role: str, member: str, condition: Any = ANY) -> None:
+        """Someone else revokes `member` from `role` under any condition, or only under `condition`."""
         current = self.policy(target)
         bindings = tuple(
-            Binding(b.role, b.members - {member}, b.condition) if b.role == role else b
+            Binding(b.role, b.members - {member}, b.condition)
+            if b.role == role and (condition is ANY or b.condition == condition)
+            else b
             for b in current.bindings
         )
         self.policies[self._canonical(target)] = Policy(
@@ -480,6 +503,22 @@ class FakeSecrets:
         self.data[(namespace, name)] = data
 
 
+class FakeInventory:
+    """Listing by name across the compute stores (RE2 `pattern` matched against the whole name)."""
+
+    def __init__(self, world: FakeGcp) -> None:
+        self.world = world
+
+    async def names(self, project: str, kind: Kind, region: str | None, pattern: str) -> list[str]:
+        await self.world.recorder.call("inventory", "names", write=False, subject=f"{kind}/{pattern}")
+        regex = re.compile(pattern)
+        return sorted(
+            key.name
+            for (p, key) in self.world.compute(kind).items
+            if p == project and key.region == region and regex.fullmatch(key.name)
+        )
+
+
 # --- the world -------------------------------------------------------------------------------------------
 
 
@@ -502,6 +541,7 @@ class FakeGcp:
         self.http_proxies = FakeCompute[TargetHttpProxy](self, "http_proxies", Kind.TARGET_HTTP_PROXY)
         self.addresses = FakeCompute[Address](self, "addresses", Kind.ADDRESS)
         self.forwarding_rules = FakeCompute[ForwardingRule](self, "forwarding_rules", Kind.FORWARDING_RULE)
+        self.inventory = FakeInventory(self)
 
     def cloud(self) -> Cloud:
         return Cloud(
@@ -517,6 +557,7 @@ class FakeGcp:
             http_proxies=self.http_proxies,
             addresses=self.addresses,
             forwarding_rules=self.forwarding_rules,
+            inventory=self.inventory,
         )
 
     def stores(self) -> list[FakeCompute[Any]]:

@@ -9,8 +9,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from iap_operator.api import IapProtectedServiceSpec, parse_spec
+from iap_operator.engine import marks
 from iap_operator.engine.conditions import Condition, Reason, Type, render
-from iap_operator.engine.identity import Identity
+from iap_operator.engine.identity import DEFAULT_CLUSTER, Identity, Owner, Ownership
 from iap_operator.engine.outcome import Outcome, TeardownOutcome
 from iap_operator.engine.reconcile import Reconciler
 from iap_operator.engine.resources import IamTarget, IamTargetKind, Key, Kind
@@ -75,9 +76,21 @@ def world(*, service: bool = True, ingress: str = "INGRESS_TRAFFIC_ALL") -> Fake
     return gcp
 
 
+def ownership(who: Identity | None = None, cluster: str = DEFAULT_CLUSTER) -> Ownership:
+    """How the operator names and marks what it builds for `who` (a fresh lineage)."""
+    return Ownership.fresh(Owner.of(cluster, who or identity()))
+
+
+def grant_condition(
+    user: tuple[str, str, str] | None = None, who: Identity | None = None
+) -> tuple[str, str, str]:
+    """The condition of the binding the operator grants members with (our mark, the user's condition)."""
+    return marks.grant_condition(ownership(who).owner.id, user)
+
+
 def key(kind: Kind, suffix: str, who: Identity | None = None, region: str | None = None) -> Key:
     """The key of a resource the operator names for `who`."""
-    return Key(kind, (who or identity()).resource_name(suffix), region)
+    return Key(kind, ownership(who).resource_name(suffix), region)
 
 
 def condition(outcome: Outcome, type_: Type) -> Condition:

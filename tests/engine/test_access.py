@@ -18,6 +18,7 @@ from .scenario import (
     INVOKER_TARGET,
     NUMBER,
     Harness,
+    grant_condition,
     reasons,
     spec,
 )
@@ -49,8 +50,10 @@ async def test_members_added_and_removed(gcp: FakeGcp, harness: Harness) -> None
     outcome = await harness.reconcile(spec(access=access(BOB, CAROL)))
 
     assert gcp.iam.members(target, ACCESSOR) == {BOB, CAROL}  # Alice revoked: we granted her
+    assert gcp.iam.members(target, ACCESSOR, grant_condition()) == {BOB, CAROL}  # our own binding
+    assert gcp.iam.members(target, ACCESSOR, None) == {CAROL}  # theirs, untouched
     assert gcp.iam.members(target, VIEWER) == {ALICE}
-    assert outcome.status["grants"]["access"] == [BOB]  # Carol was there before us: not ours
+    assert outcome.status["grants"]["access"] == [BOB, CAROL]  # what our binding holds
     assert [(c.port, c.method) for c in gcp.writes()] == [("iam", "set_policy")]
     assert any("revoked" in e.message and ALICE in e.message for e in outcome.events)
 
@@ -88,27 +91,33 @@ async def test_a_member_granted_by_someone_else_is_never_revoked(gcp: FakeGcp, h
 
     outcome = await harness.reconcile(spec(access=access(ALICE, BOB)))
     assert gcp.iam.members(target, ACCESSOR) == {ALICE, BOB}
-    assert outcome.status["grants"]["access"] == [ALICE]
+    assert outcome.status["grants"]["access"] == [ALICE, BOB]  # both in our binding, Bob in theirs too
 
     harness.bump()
     outcome = await harness.reconcile(spec(access=access()))
 
     assert gcp.iam.members(target, ACCESSOR) == {BOB}
+    assert gcp.iam.members(target, ACCESSOR, None) == {BOB}
     assert outcome.status["grants"]["access"] == []
 
 
 async def test_a_condition_change_moves_our_bindings(gcp: FakeGcp, harness: Harness) -> None:
     await harness.ready(spec(access=access(ALICE, BOB, condition=OFFICE)))
     target = access_target(gcp)
-    assert gcp.iam.members(target, ACCESSOR, OFFICE) == {ALICE, BOB}
-    assert gcp.iam.members(target, ACCESSOR) == set()
+    assert gcp.iam.members(target, ACCESSOR, grant_condition(OFFICE)) == {ALICE, BOB}
+    assert gcp.iam.members(target, ACCESSOR, None) == set()
     assert gcp.iam.policy(target).version == 3
-    gcp.iam.add(target, ACCESSOR, CAROL, condition=OFFICE)  # foreign, under our old condition
+    ours = next(b for b in gcp.iam.policy(target).bindings if b.members == {ALICE, BOB})
+    assert ours.condition is not None
+    assert (ours.condition[0], ours.condition[2]) == (OFFICE[0], OFFICE[2])  # the user's title, expression
+    assert ours.condition[1].endswith(f"; {OFFICE[1]}")  # and description, after our mark
+    gcp.iam.add(target, ACCESSOR, CAROL, condition=OFFICE)  # foreign, under the same user condition
     harness.bump()
 
     outcome = await harness.reconcile(spec(access=access(ALICE, BOB, condition=HOURS)))
 
-    assert gcp.iam.members(target, ACCESSOR, HOURS) == {ALICE, BOB}
+    assert gcp.iam.members(target, ACCESSOR, grant_condition(HOURS)) == {ALICE, BOB}
+    assert gcp.iam.members(target, ACCESSOR, grant_condition(OFFICE)) == set()
     assert gcp.iam.members(target, ACCESSOR, OFFICE) == {CAROL}
     assert outcome.status["grants"]["accessCondition"] == {
         "title": HOURS[0],
@@ -120,8 +129,8 @@ async def test_a_condition_change_moves_our_bindings(gcp: FakeGcp, harness: Harn
     harness.bump()
     outcome = await harness.reconcile(spec(access=access(ALICE)))
 
-    assert gcp.iam.members(target, ACCESSOR) == {ALICE}
-    assert gcp.iam.members(target, ACCESSOR, HOURS) == set()
+    assert gcp.iam.members(target, ACCESSOR, grant_condition()) == {ALICE}
+    assert gcp.iam.members(target, ACCESSOR, grant_condition(HOURS)) == set()
     assert gcp.iam.members(target, ACCESSOR, OFFICE) == {CAROL}
     assert "accessCondition" not in outcome.status["grants"]
 
@@ -140,6 +149,11 @@ async def test_invoker_switch_to_all_users_and_back(gcp: FakeGcp, harness: Harne
     assert reasons(outcome)["ConfigurationWarning"] == (True, Reason.ALL_USERS_INVOKER)
     assert outcome.status["grants"]["invoker"] == ["allUsers"]
 
+    assert gcp.iam.members(INVOKER_TARGET, INVOKER, None) == {
+        "allUsers",  # IAM refuses conditions for allUsers: the plain binding, recorded in our claim
+        "serviceAccount:ci@demo-project.iam.gserviceaccount.com",
+    }
+
     harness.bump()
     outcome = await harness.reconcile(spec())
 
@@ -148,6 +162,19 @@ async def test_invoker_switch_to_all_users_and_back(gcp: FakeGcp, harness: Harne
         "serviceAccount:ci@demo-project.iam.gserviceaccount.com",
     }
     assert outcome.status["grants"]["invoker"] == [AGENT_MEMBER]
+
+
+async def test_all_users_someone_else_granted_is_never_revoked(gcp: FakeGcp, harness: Harness) -> None:
+    gcp.iam.add(INVOKER_TARGET, INVOKER, "allUsers")  # public before the operator came
+    await harness.reconcile(spec(invoker="AllUsers"))
+    harness.bump()
+
+    await harness.reconcile(spec())
+    assert "allUsers" in gcp.iam.members(INVOKER_TARGET, INVOKER, None)
+
+    outcome = await harness.teardown(spec())
+    assert outcome.done
+    assert gcp.iam.members(INVOKER_TARGET, INVOKER) == {"allUsers"}
 
 
 async def test_an_etag_conflict_redoes_the_read_modify_write(gcp: FakeGcp, harness: Harness) -> None:

@@ -7,7 +7,16 @@ import asyncio
 from iap_operator.engine.resources import Kind
 
 from .fakes import Call, FakeGcp
-from .scenario import Harness, key, spec
+from .scenario import (
+    AGENT_MEMBER,
+    INVOKER,
+    INVOKER_TARGET,
+    NUMBER,
+    Harness,
+    grant_condition,
+    key,
+    spec,
+)
 
 RENDEZVOUS_TIMEOUT = 5.0
 
@@ -36,16 +45,38 @@ async def test_independent_steps_overlap(gcp: FakeGcp, harness: Harness) -> None
             ("ssl_certificates", "create", None),
             ("addresses", "create", None),
             ("url_maps", "create", key(Kind.URL_MAP, "um-redirect").name),
-            ("identities", "ensure_service_identity", None),
             ("cloud_run", "update", None),
         ],
     )
 
     outcome = await harness.reconcile(spec())
 
-    assert len(met) == 6
+    assert len(met) == 5
     assert outcome.error is None
     assert len(gcp.compute_items()) == 10
+
+
+async def test_every_write_of_a_first_pass_waits_for_the_claim(gcp: FakeGcp, harness: Harness) -> None:
+    await harness.reconcile(spec())
+
+    writes = [(c.port, c.method, c.subject) for c in gcp.writes()]
+    assert writes[:2] == [
+        ("identities", "ensure_service_identity", f"{NUMBER}/iap.googleapis.com"),
+        ("iam", "set_policy", str(INVOKER_TARGET)),  # the claim (with the invoker grant)
+    ]
+    assert len(writes) > 10
+
+
+async def test_once_the_claim_is_held_writes_do_not_wait_for_it(gcp: FakeGcp, harness: Harness) -> None:
+    await harness.ready(spec())
+    harness.bump()
+    gcp.iam.remove(INVOKER_TARGET, INVOKER, AGENT_MEMBER, grant_condition())  # drift; the claim stays
+    met = rendezvous(gcp, [("ssl_certificates", "create", None), ("iam", "set_policy", str(INVOKER_TARGET))])
+
+    outcome = await harness.reconcile(spec(loadBalancer={"domains": ["www.example.com"]}))
+
+    assert len(met) == 2
+    assert outcome.error is None
 
 
 async def test_a_dependent_step_starts_after_its_dependency(gcp: FakeGcp, harness: Harness) -> None:
@@ -57,7 +88,7 @@ async def test_a_dependent_step_starts_after_its_dependency(gcp: FakeGcp, harnes
             await asyncio.sleep(0)  # a yield, not a wait: lets every other ready task run
 
     async def check(call: Call) -> None:
-        if call.subject != key(Kind.URL_MAP, "um-redirect").name:  # the redirect map needs no NEG
+        if call.subject in {key(Kind.BACKEND_SERVICE, "bs").name, key(Kind.URL_MAP, "um").name}:
             seen.append(len(gcp.negs.items))
 
     gcp.recorder.before("negs", "create", slow_neg)

@@ -18,6 +18,7 @@ from .scenario import (
     INGRESS_LB,
     INVOKER,
     INVOKER_TARGET,
+    NAMESPACE,
     NUMBER,
     PROJECT,
     REGION,
@@ -26,6 +27,7 @@ from .scenario import (
     condition,
     identity,
     key,
+    ownership,
     reasons,
     spec,
 )
@@ -87,34 +89,38 @@ async def test_first_pass_builds_the_whole_balancer(gcp: FakeGcp, harness: Harne
     assert redirect.spec.https_redirect
 
 
-async def test_names_are_rfc1035_stable_and_differ_by_uid() -> None:
-    who = identity()
-    again = identity()
-    other = identity(uid="f3c1a2b4-2222-4c1e-9d55-6f2d3c4b5a69")
-    long = identity(name="a-very-long-name." + "x" * 200, uid=who.uid)
+async def test_names_are_rfc1035_stable_and_differ_by_cluster_not_by_uid() -> None:
+    who = ownership()
+    recreated = ownership(identity(uid="f3c1a2b4-2222-4c1e-9d55-6f2d3c4b5a69"))  # same name, new object
+    elsewhere = ownership(cluster="prod-eu")
+    long = ownership(identity(name="a-very-long-name." + "x" * 200))
     for suffix in ("neg", "bs", "um", "um-redirect", "cert-0a1b2c", "https", "http", "ip", "fr-https"):
         name = who.resource_name(suffix)
         assert RFC1035.match(name), name
         assert name.endswith(f"-{suffix}")
-        assert name == again.resource_name(suffix)
-        assert name != other.resource_name(suffix)
+        assert name == recreated.resource_name(suffix)  # a restore or a rebuild finds the same names
+        assert name != elsewhere.resource_name(suffix)
+        assert re.fullmatch(who.name_pattern(), name)
+        assert not re.fullmatch(elsewhere.name_pattern(), name)
         truncated = long.resource_name(suffix)
         assert len(truncated) <= 63
         assert RFC1035.match(truncated), truncated
         assert truncated.endswith(f"-{suffix}")
+        assert re.fullmatch(long.name_pattern(), truncated)
     assert who.resource_name("neg").startswith("iaps-team-a-web-")
 
 
 async def test_created_resources_carry_ownership_marks(gcp: FakeGcp, harness: Harness) -> None:
     await harness.reconcile(spec())
 
-    who = identity()
+    who = ownership()
     for (_, k), observed in gcp.compute_items().items():
         assert who.owns(observed.marks), k
-        assert f"(owner {who.uid})" in observed.marks.description
+        assert f"for default/{NAMESPACE}/web (owner {who.owner.id})" in observed.marks.description
         if k.kind in {Kind.ADDRESS, Kind.FORWARDING_RULE}:
-            assert observed.marks.labels == {MANAGED_BY_LABEL: "iap-operator", OWNER_LABEL: who.uid}
-    assert not identity(uid="someone-else").owns(gcp.backend_services.only().marks)
+            assert observed.marks.labels == {MANAGED_BY_LABEL: "iap-operator", OWNER_LABEL: who.owner.id}
+    assert not ownership(cluster="prod-eu").owns(gcp.backend_services.only().marks)
+    assert not ownership(identity(name="other")).owns(gcp.backend_services.only().marks)
 
 
 async def test_cloud_run_is_closed_and_iam_granted(gcp: FakeGcp, harness: Harness) -> None:

@@ -102,12 +102,11 @@ async def test_attach_to_a_missing_backend_service_waits(gcp: FakeGcp, harness: 
     outcome = await harness.reconcile(attach_spec())
 
     assert compute_calls(gcp) == ["backend_services.find"]
+    assert gcp.writes() == []  # found missing before anything is written (the claim included)
     assert outcome.poll_after == harness.settings.missing_retry
     assert outcome.error is None
     assert not outcome.stalled
     assert reasons(outcome)["Ready"] == (False, Reason.NOT_FOUND)
-    assert reasons(outcome)["LoadBalancerReady"] == (False, Reason.NOT_FOUND)
-    assert reasons(outcome)["AccessGranted"] == (False, Reason.DEPENDENCY_NOT_READY)
     assert "shared-bs" in next(c.message for c in outcome.conditions if c.type == "Ready")
 
 

@@ -16,7 +16,7 @@ from iap_operator.engine.resources import (
 )
 
 from .fakes import FakeGcp
-from .scenario import PROJECT, Harness, identity, key, reasons, spec
+from .scenario import PROJECT, Harness, key, ownership, reasons, spec
 
 HAND_MADE = Marks(description="made by hand by the network team")
 
@@ -63,9 +63,9 @@ async def test_a_foreign_resource_with_our_name_is_not_touched(
     assert teardown.done
 
 
-async def test_a_resource_marked_by_another_object_is_not_ours(gcp: FakeGcp, harness: Harness) -> None:
-    other = identity(uid="9d7c0000-3333-4c1e-9d55-6f2d3c4b5a69")
-    address = Address(key(Kind.ADDRESS, "ip"))  # our name, but another object's marks
+async def test_a_resource_marked_by_another_owner_is_not_ours(gcp: FakeGcp, harness: Harness) -> None:
+    other = ownership(cluster="prod-eu")  # the same namespace/name in another cluster
+    address = Address(key(Kind.ADDRESS, "ip"))  # our name, but another owner's marks
     before = gcp.addresses.put(PROJECT, address, other.marks())
 
     outcome = await harness.reconcile(spec())
@@ -73,3 +73,24 @@ async def test_a_resource_marked_by_another_object_is_not_ours(gcp: FakeGcp, har
     assert reasons(outcome)["LoadBalancerReady"] == (False, Reason.MANAGEMENT_CONFLICT)
     assert not [c for c in gcp.writes() if c.port == "addresses"]
     assert gcp.addresses.get(PROJECT, address.key) == before
+
+
+def test_released_marks_say_whose_they_were_and_stay_ours_to_adopt() -> None:
+    who = ownership()
+    theirs = ownership(cluster="prod-eu")
+    marks = Marks(f"platform team; {who.marks().description}", dict(who.marks().labels) | {"cost": "42"})
+
+    released = who.released(marks)
+
+    assert released.labels == {"cost": "42"}
+    assert "Managed by" not in released.description
+    assert (
+        f"Released by iap-operator (was for {who.owner.ref}, owner {who.owner.id})." in released.description
+    )
+    assert released.description.startswith("platform team;")
+    assert who.owns(released)  # the same owner (or an heir) takes it back
+    assert not theirs.owns(released)
+    remarked = who.remarked(released)
+    assert remarked.description == f"platform team; {who.marks().description}"
+    assert remarked.labels == {"cost": "42", **who.marks().labels}
+    assert who.owns(remarked)

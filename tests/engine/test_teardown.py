@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from iap_operator.engine.claims import claims_in
 from iap_operator.engine.errors import Fault
 from iap_operator.engine.identity import MANAGED_BY_LABEL, OWNER_LABEL
+from iap_operator.engine.marks import MarkKind
 from iap_operator.engine.resources import IamTarget, IamTargetKind, Key, Kind, Marks, UrlMap
 
 from .fakes import Call, FakeGcp
@@ -15,6 +17,7 @@ from .scenario import (
     ALICE,
     INVOKER,
     INVOKER_TARGET,
+    NAMESPACE,
     NUMBER,
     PROJECT,
     REGION,
@@ -22,7 +25,6 @@ from .scenario import (
     Harness,
     attach_spec,
     direct_spec,
-    identity,
     key,
     spec,
 )
@@ -65,6 +67,7 @@ async def test_delete_goes_in_reverse_dependency_order(gcp: FakeGcp, harness: Ha
 
 async def test_gone_resources_are_done(gcp: FakeGcp, harness: Harness) -> None:
     await harness.ready(spec())
+    access_target = IamTarget(IamTargetKind.IAP_BACKEND_SERVICE, NUMBER, gcp.backend_services.only().id)
     rules = list(gcp.forwarding_rules.items)
     for where in rules:
         del gcp.forwarding_rules.items[where]  # deleted by hand already
@@ -75,7 +78,8 @@ async def test_gone_resources_are_done(gcp: FakeGcp, harness: Harness) -> None:
     assert outcome.done
     assert gcp.compute_items() == {}
     assert "forwarding_rules" not in deletes(gcp)
-    assert not [c for c in gcp.writes() if c.port == "iam"]  # nothing left to revoke
+    iam_writes = [c.subject for c in gcp.writes() if c.port == "iam"]
+    assert iam_writes == [str(access_target)]  # access first; the invoker grant was gone already
 
     gcp.recorder.clear()
     again = await harness.teardown(spec())
@@ -152,19 +156,19 @@ async def test_abandon_deletes_nothing_and_strips_our_marks(gcp: FakeGcp, harnes
 
     assert outcome.done
     assert deletes(gcp) == []
-    assert {c.method for c in gcp.writes()} == {"unmark"}
-    assert len(gcp.writes()) == 10
+    assert [c.method for c in gcp.writes()] == ["unmark"] * 10 + ["set_policy"]  # the claim, last
+    (claim,) = claims_in(gcp.iam.policy(INVOKER_TARGET))
+    assert claim.mark.kind is MarkKind.RELEASED  # an heir may adopt it
+    assert claim.holder == f"default/{NAMESPACE}/web"
     after = gcp.compute_items()
     assert after.keys() == before.keys()
-    who = identity()
     for where, observed in after.items():
-        assert not who.owns(observed.marks), where
         assert observed.spec == before[where].spec
         assert MANAGED_BY_LABEL not in observed.marks.labels
         assert OWNER_LABEL not in observed.marks.labels
     assert gcp.addresses.only().marks.labels == {"cost-center": "42"}
     assert gcp.iam.members(INVOKER_TARGET, INVOKER) == {AGENT_MEMBER}  # the service keeps working
-    assert [e.reason for e in outcome.events] == ["Abandoned"] * 10
+    assert [e.reason for e in outcome.events] == ["Abandoned"] * 10 + ["Released"]
 
 
 async def test_a_project_never_allowed_needs_no_teardown(gcp: FakeGcp, harness: Harness) -> None:
@@ -228,10 +232,11 @@ async def test_a_certificate_for_an_earlier_domain_list_is_replaced_then_deleted
 
 async def test_a_deleted_cloud_run_service_takes_its_bindings_along(gcp: FakeGcp, harness: Harness) -> None:
     await harness.ready(spec())
+    access_target = IamTarget(IamTargetKind.IAP_BACKEND_SERVICE, NUMBER, gcp.backend_services.only().id)
     del gcp.cloud_run.services[(PROJECT, REGION, SERVICE)]  # its IAM policy now answers NOT_FOUND
 
     outcome = await harness.teardown(spec())
 
     assert outcome.done, outcome.errors
     assert gcp.compute_items() == {}
-    assert not [c for c in gcp.writes() if c.port == "iam"]
+    assert [c.subject for c in gcp.writes() if c.port == "iam"] == [str(access_target)]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from tests.demo_project import PROJECT, REGION, demo_project
 
-from iap_operator.engine.identity import Identity
+from iap_operator.engine.identity import Owner, Ownership
 from iap_operator.engine.ports import Cloud
 from iap_operator.engine.resources import (
     Address,
@@ -37,7 +37,7 @@ SEED: dict[str, Any] = {
     "projects": [demo_project(cloudRunServices=[{"name": RUN_SERVICE, "region": REGION}])]
 }
 
-OWNER = Identity(namespace="team-a", name="hello", uid="0b8c1f7e-5b1d-4c1e-9a53-5d1a8c0f2a11")
+OWNER = Ownership.fresh(Owner(cluster="default", namespace="team-a", name="hello"))
 MARKS: Marks = OWNER.marks()
 
 

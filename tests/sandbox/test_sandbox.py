@@ -32,15 +32,19 @@ def test_examples_converge_and_delete_cleanly(tmp_path: Path, capsys: pytest.Cap
         assert ready == "True", obj["metadata"]["name"]
     assert any(k.startswith("compute/v1/") for k in report["gcp"])
     assert report["requests"], "the request log is included"
-    abandon = {
-        o["metadata"]["uid"] for o in report["resources"] if o["spec"].get("deletionPolicy") == "Abandon"
+    abandon = {  # the marks name the owner (cluster/namespace/name), managed or released
+        f"for {o['status']['owner']}{end}"
+        for o in report["resources"]
+        if o["spec"].get("deletionPolicy") == "Abandon"
+        for end in (" (", ",")
     }
+    assert abandon
     left = [
         path
         for path, res in report["after_delete"].items()
         if path.startswith("compute/")
         and "iap-operator" in str(res.get("description", ""))
-        and not any(uid in json.dumps(res) for uid in abandon)
+        and not any(owner in json.dumps(res) for owner in abandon)
     ]
     assert left == []
 

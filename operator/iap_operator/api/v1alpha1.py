@@ -310,6 +310,7 @@ class IapProtectedServiceStatus(_StatusModel):
     backend_service: BackendServiceStatus | None = None
     jwt_audience: str | None = None
     service_agent: str | None = None
+    owner: str | None = None  # cluster/namespace/name in the claims and marks on GCP (docs/ownership.md)
     resources: tuple[ResourceStatus, ...] = ()
     grants: GrantsStatus | None = None
     last_sync_time: datetime.datetime | None = None

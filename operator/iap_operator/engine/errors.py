@@ -37,3 +37,13 @@ class SpecError(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+class Waiting(Exception):
+    """Not an error: something outside the operator must happen first (look again after `poll_after`)."""
+
+    def __init__(self, reason: str, message: str, poll_after: float) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.poll_after = poll_after

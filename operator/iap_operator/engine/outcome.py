@@ -13,16 +13,39 @@ from iap_operator.engine.resources import Key, Kind
 
 @dataclass(frozen=True)
 class Memory:
-    """Facts a previous pass wrote to status that the next one needs (status is the operator's memory)."""
+    """What the last status says. Only hints: correctness never depends on it (docs/ownership.md).
+
+    Everything the operator needs to delete, revoke and prune is on GCP (claims, marked bindings, names
+    and marks of resources). Status saves reads (the service agent, what was created) and carries the one
+    thing earlier versions kept nowhere else: the grants of a status written without `owner` (`legacy`).
+    """
 
     generation: int | None = None
     ready: bool = False
     protected: bool = False
     service_agent: str | None = None
+    owner: str | None = None  # status.owner: written by versions that record grants on GCP
     granted_invoker: frozenset[str] = frozenset()
     granted_access: frozenset[str] = frozenset()
     access_condition: tuple[str, str, str] | None = None
     created: frozenset[Key] = frozenset()  # what earlier passes created (status.resources)
+
+    @property
+    def legacy(self) -> bool:
+        """A status an earlier version wrote: its grants are unmarked plain bindings, listed only here."""
+        return self.owner is None and bool(self.granted_invoker or self.granted_access or self.created)
+
+    @property
+    def legacy_invoker(self) -> frozenset[str]:
+        return self.granted_invoker if self.legacy else frozenset()
+
+    @property
+    def legacy_access(self) -> frozenset[str]:
+        return self.granted_access if self.legacy else frozenset()
+
+    def trusted(self, generation: int) -> bool:
+        """The last pass finished `generation` Ready: `created` is complete (no need to list GCP)."""
+        return self.ready and self.generation == generation
 
     @classmethod
     def from_status(cls, status: Mapping[str, Any] | None) -> Memory:
@@ -35,6 +58,7 @@ class Memory:
             ready="Ready" in true,
             protected="Protected" in true,
             service_agent=status.get("serviceAgent"),
+            owner=status.get("owner"),
             granted_invoker=frozenset(grants.get("invoker") or ()),
             granted_access=frozenset(grants.get("access") or ()),
             access_condition=(cond["title"], cond.get("description", ""), cond["expression"])

@@ -1,6 +1,7 @@
 """What the engine needs from the outside world. The GCP adapters and the Kubernetes wiring implement these.
 
-Every compute kind has the same small shape: find / create / update / delete, plus `unmark` for Abandon.
+Every compute kind has the same small shape: find / create / update / delete, plus `unmark` to rewrite
+the marks (labels) where the API allows it: stripped on Abandon, ours again after an adoption.
 Adapters raise `engine.errors.CloudError`; `find` returns None for 404; `delete` treats 404 as done.
 """
 
@@ -41,6 +42,12 @@ class ComputeAdapter(Protocol[S]):
 
     async def unmark(self, project: str, observed: Observed[S], marks: Marks) -> None:
         """Rewrite the marks to `marks` where the API allows it (Abandon)."""
+        ...
+
+
+class InventoryPort(Protocol):
+    async def names(self, project: str, kind: Kind, region: str | None, pattern: str) -> list[str]:
+        """Names of the `kind` resources (global, or in `region`) that match the RE2 `pattern` whole."""
         ...
 
 
@@ -90,6 +97,7 @@ class Cloud:
     http_proxies: ComputeAdapter[TargetHttpProxy]
     addresses: ComputeAdapter[Address]
     forwarding_rules: ComputeAdapter[ForwardingRule]
+    inventory: InventoryPort  # listing by name, to find what a lost status no longer names
 
     def compute(self, kind: Kind) -> ComputeAdapter[Any]:
         adapters: dict[Kind, ComputeAdapter[Any]] = {

@@ -1,11 +1,14 @@
 """One reconcile pass: desired state -> observe -> diff -> act, reported as conditions.
 
 Reads come first (preflight): nothing is written while the project, the Cloud Run service or the OAuth
-Secret is missing or not allowed. Then independent steps run concurrently (see `graph.Graph`).
+Secret is missing or not allowed, or while another IapProtectedService holds the claim on the target
+(`engine.claims`). Then independent steps run concurrently (see `graph.Graph`); while our claim is not
+yet held, every write waits for the step that takes it (`invoker`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import re
@@ -14,14 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from iap_operator.api import IapProtectedServiceSpec, Invoker, LoadBalancingScheme, Mode
-from iap_operator.engine import desired
+from iap_operator.engine import claims, desired, grants
 from iap_operator.engine.conditions import PERMANENT, Condition, Reason, Type
-from iap_operator.engine.errors import CloudError, SpecError
+from iap_operator.engine.errors import CloudError, SpecError, Waiting
 from iap_operator.engine.graph import DependencyFailed, Graph
-from iap_operator.engine.identity import Identity
+from iap_operator.engine.identity import Identity, Owner, Ownership
+from iap_operator.engine.marks import user_condition
 from iap_operator.engine.outcome import Event, Memory, Outcome, resource_record
 from iap_operator.engine.ports import Cloud, SecretsPort
-from iap_operator.engine.removal import delete_owned
+from iap_operator.engine.records import grant_of
+from iap_operator.engine.removal import delete_owned, discover
 from iap_operator.engine.report import (
     PROTECTED_MESSAGE,
     certificate_condition,
@@ -40,11 +45,12 @@ from iap_operator.engine.resources import (
     Kind,
     Marks,
     Observed,
+    Policy,
     SslCertificate,
     TargetHttpsProxy,
 )
 from iap_operator.engine.settings import Settings
-from iap_operator.engine.steps import Steps, Waiting
+from iap_operator.engine.steps import Steps
 
 Progress = Callable[[list[Condition]], Awaitable[None]]
 _OAUTH_CLIENT_ID = re.compile(r"[0-9]{1,30}(-[a-z0-9]{1,64})?\.apps\.googleusercontent\.com")
@@ -62,7 +68,22 @@ class Context:
     service: CloudRunService
     oauth: desired.OAuthClient | None
     drift: bool  # the spec was already reconciled: any change now repairs drift
+    survey: claims.Survey  # the claims as read, and the lineage our resources are named after
+    poll_after: float  # how soon to look again at a target someone else holds
     progress: Progress | None = None
+
+    @property
+    def ownership(self) -> Ownership:
+        return self.survey.ownership
+
+    @property
+    def gate(self) -> tuple[str, ...]:
+        """What every write waits for: nothing once our claim is held, else the step that takes it."""
+        return () if self.survey.held else ("invoker",)
+
+    @property
+    def claimer(self) -> grants.Claimer:
+        return grants.Claimer(self.identity, self.ownership, self.poll_after)
 
 
 class Reconciler:
@@ -86,7 +107,7 @@ class Reconciler:
             return self._blocked(exc)
         if not (memory.protected and memory.generation == identity.generation):
             ctx = dataclasses.replace(ctx, progress=progress)
-        steps = Steps(self.cloud, self.settings, ctx.identity, ctx.project, drift=ctx.drift)
+        steps = Steps(self.cloud, self.settings, ctx.ownership, ctx.project, drift=ctx.drift)
         if spec.mode is Mode.DIRECT:
             return await _direct(ctx, steps, self.settings)
         return await _load_balancer(ctx, steps, self.settings)
@@ -104,9 +125,11 @@ class Reconciler:
                 "(see the operator's allowed-projects setting)",
             )
         oauth = await self._oauth_client(identity, spec)
-        number = await self.cloud.projects.project_number(project)
         run = spec.cloud_run
-        service = await self.cloud.cloud_run.find(project, run.region, run.service)
+        number, service = await asyncio.gather(
+            self.cloud.projects.project_number(project),
+            self.cloud.cloud_run.find(project, run.region, run.service),
+        )
         if service is None:
             raise Waiting(
                 Reason.NOT_FOUND,
@@ -114,7 +137,13 @@ class Reconciler:
                 self.settings.missing_retry,
             )
         drift = memory.generation == identity.generation and memory.ready
-        return Context(identity, spec, memory, project, number, service, oauth, drift)
+        owner = Owner.of(self.settings.cluster_name, identity)
+        poll = self.settings.missing_retry
+        survey = await claims.survey(
+            self.cloud, identity, owner, spec=spec, project=project, number=number, memory=memory,
+            poll_after=poll,
+        )  # fmt: skip
+        return Context(identity, spec, memory, project, number, service, oauth, drift, survey, poll)
 
     async def _oauth_client(
         self, identity: Identity, spec: IapProtectedServiceSpec
@@ -168,39 +197,50 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
     graph = Graph()
     _common_steps(graph, ctx, steps)
     status: dict[str, Any] = {}
+    gate = ctx.gate
     if lb.backend_service is not None:
         ref = lb.backend_service
         key = Key(Kind.BACKEND_SERVICE, ref.name, ref.region)
+        bs_target, bs_policy = ctx.survey.bs_target, ctx.survey.bs_policy
+        assert bs_target is not None, "preflight found the backend service"
+
+        async def claim_and_grant(values: Mapping[str, Any]) -> Policy:
+            """The backend service is not ours: claim it (with the grants, one write) before changing it."""
+            plan = _access_plan(ctx, str(bs_target), claim_agent=values["agent"])
+            return await steps.edit_policy(bs_target, plan, roles=[desired.ACCESSOR_ROLE], first=bs_policy)
 
         async def attach(_: Mapping[str, Any]) -> Observed[BackendService]:
-            return await steps.attach_iap(key, desired.iap_settings(ctx.oauth))
+            return await steps.attach_iap(key, desired.iap_settings(ctx.oauth), ctx.survey.backend_service)
 
-        graph.add("bs", attach)
+        graph.add("access", claim_and_grant, "agent", *gate)
+        graph.add("bs", attach, "access")
         lb_steps: tuple[str, ...] = ("bs",)
         ours: list[Key] = []  # nothing is built: the balancer is someone else's
         cert_step = None
     else:
-        balancer = desired.balancer(spec, ctx.project, ctx.identity.resource_name, ctx.oauth)
+        balancer = desired.balancer(spec, ctx.project, ctx.ownership.resource_name, ctx.oauth)
         ensure = steps.ensure
-        graph.add("neg", _bind(ensure, balancer.neg))
+        graph.add("neg", _bind(ensure, balancer.neg), *gate)
         graph.add("bs", _bind(ensure, balancer.backend_service), "neg")
         graph.add("um", _bind(ensure, balancer.url_map), "bs")
         cert_step = None
         proxy_deps = ["um"]
         if balancer.certificate is not None:
-            graph.add("cert", _bind(_certificate(steps, balancer.https_proxy.key), balancer.certificate))
+            graph.add(
+                "cert", _bind(_certificate(steps, balancer.https_proxy.key), balancer.certificate), *gate
+            )
             cert_step = "cert"
             proxy_deps.append("cert")
         graph.add("https_proxy", _proxy(steps, balancer.https_proxy, cert_step), *proxy_deps)
         labelled = _labelled(steps)
         if balancer.address is not None:
-            graph.add("address", _bind(labelled, balancer.address))
+            graph.add("address", _bind(labelled, balancer.address), *gate)
         else:
             graph.add("address", _bind(steps.existing, balancer.address_key))
         graph.add("fr_https", _bind(labelled, balancer.https_rule), "https_proxy", "address")
         names = ["neg", "bs", "um", "https_proxy", "address", "fr_https"]
         if balancer.redirect_map and balancer.http_proxy and balancer.http_rule:
-            graph.add("um_redirect", _bind(ensure, balancer.redirect_map))
+            graph.add("um_redirect", _bind(ensure, balancer.redirect_map), *gate)
             graph.add("http_proxy", _bind(ensure, balancer.http_proxy), "um_redirect")
             graph.add("fr_http", _bind(labelled, balancer.http_rule), "http_proxy", "address")
             names += ["um_redirect", "http_proxy", "fr_http"]
@@ -208,12 +248,21 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
         status["url"] = f"https://{lb.domains[0]}"
         ours = [r.key for r in balancer.owned()]
 
-    async def access(values: Mapping[str, Any]) -> None:
-        bs: Observed[BackendService] = values["bs"]
-        target = IamTarget(IamTargetKind.IAP_BACKEND_SERVICE, ctx.number, bs.id, bs.spec.key.region)
-        await steps.grant_access(target, ctx)
+        async def access(values: Mapping[str, Any]) -> Policy:
+            bs: Observed[BackendService] = values["bs"]
+            target = IamTarget(IamTargetKind.IAP_BACKEND_SERVICE, ctx.number, bs.id, bs.spec.key.region)
+            plan = _access_plan(ctx, str(target))
+            return await steps.edit_policy(target, plan, roles=[desired.ACCESSOR_ROLE])
 
-    graph.add("access", access, "bs")
+        graph.add("access", access, "bs")
+
+    async def found(_: Mapping[str, Any]) -> set[Key]:
+        """What GCP has in our lineage, when status cannot say (lost, or the last pass did not finish)."""
+        if not ctx.survey.held or ctx.memory.trusted(ctx.identity.generation):
+            return set()
+        return await discover(steps.cloud, ctx.ownership, ctx.project, spec.cloud_run.region)
+
+    graph.add("discover", found)
     _announce_protected(graph, ctx, "ingress", "invoker", "bs")
     results = await graph.run()
     if cert_step is not None:  # read early, it may have turned ACTIVE while the chain was built
@@ -224,8 +273,9 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
     left: list[Key] = []
     if not any(isinstance(results[s], BaseException) for s in lb_steps):
         # What an earlier spec made and this one no longer needs: an old certificate, the redirect, ...
-        orphans = sorted(ctx.memory.created - set(ours), key=lambda k: (k.kind, k.name))
-        removal = await delete_owned(steps.cloud, ctx.identity, ctx.project, orphans)
+        known = ctx.memory.created | (results["discover"] if isinstance(results["discover"], set) else set())
+        orphans = sorted(known - set(ours), key=lambda k: (k.kind, k.name))
+        removal = await delete_owned(steps.cloud, ctx.ownership, ctx.project, orphans)
         steps.events += removal.events
         left = removal.left
         results["orphans"] = removal.errors[0] if removal.errors else None
@@ -306,14 +356,13 @@ async def _direct(ctx: Context, steps: Steps, settings: Settings) -> Outcome:
     async def enable(_: Mapping[str, Any]) -> None:
         await steps.enable_direct_iap(ctx.service)
 
-    async def access(_: Mapping[str, Any]) -> None:
+    async def access(_: Mapping[str, Any]) -> Policy:
         run = ctx.spec.cloud_run
-        await steps.grant_access(
-            IamTarget(IamTargetKind.IAP_CLOUD_RUN, ctx.number, run.service, run.region), ctx
-        )
+        target = IamTarget(IamTargetKind.IAP_CLOUD_RUN, ctx.number, run.service, run.region)
+        return await steps.edit_policy(target, _access_plan(ctx, str(target)), roles=[desired.ACCESSOR_ROLE])
 
-    graph.add("iap", enable)
-    graph.add("access", access)
+    graph.add("iap", enable, *ctx.gate)
+    graph.add("access", access, *ctx.gate)
     _announce_protected(graph, ctx, "invoker", "iap")
     results = await graph.run()
     conditions: dict[Type, Condition] = {}
@@ -335,12 +384,21 @@ async def _direct(ctx: Context, steps: Steps, settings: Settings) -> Outcome:
 
 def _common_steps(graph: Graph, ctx: Context, steps: Steps, *, restrict_ingress: bool = True) -> None:
     async def agent(_: Mapping[str, Any]) -> str:
-        return await steps.service_agent(ctx.number, ctx.memory.service_agent)
+        return await steps.service_agent(ctx.number, ctx.memory.service_agent or ctx.survey.agent)
 
-    async def invoker(values: Mapping[str, Any]) -> None:
-        target = IamTarget(IamTargetKind.CLOUD_RUN_SERVICE, ctx.project, ctx.service.name, ctx.service.region)
-        member = "allUsers" if ctx.spec.invoker is Invoker.ALL_USERS else f"serviceAccount:{values['agent']}"
-        await steps.grant_invoker(target, member, ctx.memory.granted_invoker)
+    async def invoker(values: Mapping[str, Any]) -> Policy:
+        """Our claim on the Cloud Run service and the invoker grant: one write, the first of a pass."""
+        target = ctx.survey.run_target
+        plan = grants.invoker(
+            ctx.claimer,
+            f"Cloud Run service {ctx.service.name!r} ({ctx.service.region})",
+            values["agent"],
+            all_users=ctx.spec.invoker is Invoker.ALL_USERS,
+            legacy=ctx.memory.legacy_invoker,
+        )
+        return await steps.edit_policy(
+            target, plan, roles=[desired.INVOKER_ROLE], first=ctx.survey.run_policy
+        )
 
     graph.add("agent", agent)
     graph.add("invoker", invoker, "agent")
@@ -349,7 +407,7 @@ def _common_steps(graph: Graph, ctx: Context, steps: Steps, *, restrict_ingress:
         async def ingress(_: Mapping[str, Any]) -> None:
             await steps.restrict_ingress(ctx.service)
 
-        graph.add("ingress", ingress)
+        graph.add("ingress", ingress, *ctx.gate)
 
 
 def _announce_protected(graph: Graph, ctx: Context, *deps: str) -> None:
@@ -424,7 +482,9 @@ def _finish(
     status["serviceAgent"] = (
         results["agent"] if isinstance(results["agent"], str) else ctx.memory.service_agent
     )
-    status["grants"] = steps.grants_status(ctx.memory)
+    status["grants"], migrated = _grants_status(ctx, results)
+    if migrated:
+        status["owner"] = ctx.ownership.owner.ref
     if steps.warnings:
         reason = steps.warnings[0][0]
         conditions[Type.WARNING] = Condition(
@@ -445,7 +505,7 @@ def _labelled(steps: Steps) -> Callable[[Any], Awaitable[Observed[Any]]]:
 
     async def ensure(want: Any) -> Observed[Any]:
         have: Observed[Any] = await steps.ensure(want)
-        ours = steps.identity.marks().labels
+        ours = steps.ownership.marks().labels
         if all(have.marks.labels.get(k) == v for k, v in ours.items()):
             return have
         adapter = steps.cloud.compute(want.key.kind)
@@ -483,7 +543,7 @@ def _certificate(steps: Steps, proxy: Key) -> Callable[[SslCertificate], Awaitab
             if (
                 leftover is not None
                 and leftover.outputs.get("status") == FAILED_PERMANENTLY
-                and steps.identity.owns(leftover.marks)
+                and steps.ownership.owns(leftover.marks)
             ):
                 await certificates.delete(project, using.key)  # an older failure, not in use: afresh
             steps.events.append(
@@ -518,6 +578,46 @@ FAILED_PERMANENTLY = "PROVISIONING_FAILED_PERMANENTLY"
 def _alternate(name: str) -> str:
     """The other name a replacement certificate takes (RFC 1035, at most 63 characters)."""
     return f"{name[:61].rstrip('-')}-r"
+
+
+def _access_plan(ctx: Context, target: str, *, claim_agent: str | None = None) -> grants.Plan:
+    access = ctx.spec.access
+    cond = access.condition
+    return grants.access(
+        ctx.claimer,
+        target,
+        frozenset(access.members),
+        (cond.title, cond.description or "", cond.expression) if cond else None,
+        claim_agent=claim_agent,
+        legacy=ctx.memory.legacy_access,
+        legacy_condition=ctx.memory.access_condition,
+    )
+
+
+def _grants_status(ctx: Context, results: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """What our bindings grant, as read back; and whether an earlier version's grants are migrated.
+
+    Until they are, status keeps the earlier version's record (and no `owner`): it is the only one.
+    """
+    memory, ownership = ctx.memory, ctx.ownership
+    run, access = results.get("invoker"), results.get("access")
+    migrated = isinstance(run, Policy) and isinstance(access, Policy)
+    if memory.legacy and not migrated:
+        invoker, members, condition = memory.granted_invoker, memory.granted_access, memory.access_condition
+    else:
+        invoker = (
+            grants.invoker_members(run, ownership) if isinstance(run, Policy) else memory.granted_invoker
+        )
+        if isinstance(access, Policy):
+            members = grants.access_members(access, ownership)
+            binding = grant_of(access, ownership.ids, desired.ACCESSOR_ROLE)
+            condition = user_condition(binding.condition) if binding is not None else None
+        else:
+            members, condition = memory.granted_access, memory.access_condition
+    record: dict[str, Any] = {"invoker": sorted(invoker), "access": sorted(members)}
+    if condition:
+        record["accessCondition"] = dict(zip(("title", "description", "expression"), condition, strict=True))
+    return record, migrated or not memory.legacy
 
 
 async def _refreshed_certificate(steps: Steps, project: str, cert: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Deleting compute resources this resource owns, in reverse dependency order (teardown and orphans)."""
+"""Finding and deleting compute resources this resource owns, in reverse dependency order (teardown and
+orphans). What exists is found on GCP (`discover`): a lost status loses nothing."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iap_operator.engine.errors import CloudError
-from iap_operator.engine.identity import Identity
+from iap_operator.engine.identity import Ownership
 from iap_operator.engine.outcome import Event
 from iap_operator.engine.ports import Cloud
 from iap_operator.engine.resources import Key, Kind, Observed
@@ -20,6 +21,7 @@ LEVELS = (
     (Kind.BACKEND_SERVICE,),
     (Kind.NEG,),
 )
+REGIONAL = frozenset({Kind.NEG})  # the kinds the operator builds in the Cloud Run service's region
 
 
 @dataclass
@@ -29,19 +31,32 @@ class Removal:
     left: list[Key] = field(default_factory=list)  # not deleted (failed, or waiting on a failed level)
 
 
-async def find_owned(cloud: Cloud, identity: Identity, project: str, key: Key) -> Observed[Any] | None:
+async def find_owned(cloud: Cloud, ownership: Ownership, project: str, key: Key) -> Observed[Any] | None:
     found: Observed[Any] | None = await cloud.compute(key.kind).find(project, key)
-    return found if found is not None and identity.owns(found.marks) else None
+    return found if found is not None and ownership.owns(found.marks) else None
 
 
-async def delete_owned(cloud: Cloud, identity: Identity, project: str, keys: list[Key]) -> Removal:
+async def discover(cloud: Cloud, ownership: Ownership, project: str, region: str) -> set[Key]:
+    """Every compute resource named in our lineage (whether ours is decided by its marks, later)."""
+    kinds = [k for level in LEVELS for k in level]
+
+    async def names(kind: Kind) -> set[Key]:
+        where = region if kind in REGIONAL else None
+        found = await cloud.inventory.names(project, kind, where, ownership.name_pattern())
+        return {Key(kind, name, where) for name in found}
+
+    found = await asyncio.gather(*(names(k) for k in kinds))
+    return set().union(*found)
+
+
+async def delete_owned(cloud: Cloud, ownership: Ownership, project: str, keys: list[Key]) -> Removal:
     """Delete what of `keys` exists and is ours; 404 is done, anything not ours is never touched."""
     removal = Removal()
     for i, level in enumerate(LEVELS):
         batch = [k for k in keys if k.kind in level]
 
         async def one(key: Key) -> None:
-            if await find_owned(cloud, identity, project, key) is None:
+            if await find_owned(cloud, ownership, project, key) is None:
                 return
             await cloud.compute(key.kind).delete(project, key)
             removal.events.append(Event("Deleted", f"deleted {key.kind} {key.name}"))

@@ -6,11 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from iap_operator.engine.conditions import PERMANENT, Condition, Reason, Type
-from iap_operator.engine.errors import CloudError, Fault, SpecError
+from iap_operator.engine.errors import CloudError, Fault, SpecError, Waiting
 from iap_operator.engine.graph import DependencyFailed
 from iap_operator.engine.outcome import Outcome
 from iap_operator.engine.resources import DOMAIN_STATUS
-from iap_operator.engine.steps import Waiting
 
 PROTECTED_MESSAGE = "ingress restricted, invoker set and IAP enabled"
 

@@ -23,6 +23,12 @@ class Kind(enum.StrEnum):
     FORWARDING_RULE = "GlobalForwardingRule"
 
 
+# What `unmark` can rewrite (compute v1): labels of the kinds that have them (`setLabels`), the
+# description of the kinds whose `patch` takes one. Other kinds keep the marks they were created with.
+LABELED_KINDS = frozenset({Kind.ADDRESS, Kind.FORWARDING_RULE})
+DESCRIBED_KINDS = frozenset({Kind.BACKEND_SERVICE, Kind.URL_MAP})
+
+
 @dataclass(frozen=True)
 class Key:
     """Where a compute resource lives: its name and region (None = global)."""

@@ -6,6 +6,8 @@ import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from iap_operator.engine.identity import DEFAULT_CLUSTER
+
 
 @dataclass(frozen=True)
 class ProjectPolicy:
@@ -36,6 +38,9 @@ class ProjectPolicy:
 
 @dataclass(frozen=True)
 class Settings:
+    # Names this operator's cluster in every ownership mark (docs/ownership.md): the same name adopts
+    # what a rebuilt cluster or a restored namespace finds; another name is another owner.
+    cluster_name: str = DEFAULT_CLUSTER
     default_project: str | None = None
     projects: ProjectPolicy = ProjectPolicy()
     poll_interval: float = 15.0  # while a certificate provisions or an operation is pending

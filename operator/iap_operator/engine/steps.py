@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from iap_operator.engine import iam
+from iap_operator.engine import records
 from iap_operator.engine.conditions import Reason
-from iap_operator.engine.desired import ACCESSOR_ROLE, IAP_SERVICE, INGRESS_LB, INVOKER_ROLE
-from iap_operator.engine.errors import CloudError, Fault, SpecError
-from iap_operator.engine.identity import Identity
-from iap_operator.engine.outcome import Event, Memory
+from iap_operator.engine.desired import IAP_SERVICE, INGRESS_LB
+from iap_operator.engine.errors import CloudError, Fault, SpecError, Waiting
+from iap_operator.engine.identity import Ownership
+from iap_operator.engine.outcome import Event
 from iap_operator.engine.ports import Cloud
 from iap_operator.engine.resources import (
+    DESCRIBED_KINDS,
+    LABELED_KINDS,
     BackendService,
     CloudRunService,
     IamTarget,
     IapSettings,
     Key,
     Kind,
+    Marks,
     Observed,
     Policy,
     S,
@@ -29,30 +33,20 @@ from iap_operator.engine.settings import Settings
 _IMMUTABLE = {Kind.NEG, Kind.SSL_CERTIFICATE}
 
 
-class Waiting(Exception):
-    """Not an error: something outside the operator must happen first (look again after `poll_after`)."""
-
-    def __init__(self, reason: Reason, message: str, poll_after: float) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.poll_after = poll_after
+__all__ = ["Steps", "Waiting"]
 
 
 class Steps:
     def __init__(
-        self, cloud: Cloud, settings: Settings, identity: Identity, project: str, *, drift: bool
+        self, cloud: Cloud, settings: Settings, ownership: Ownership, project: str, *, drift: bool
     ) -> None:
         self.cloud = cloud
         self.settings = settings
-        self.identity = identity
+        self.ownership = ownership
         self.project = project
         self.drift = drift
         self.events: list[Event] = []
         self.warnings: list[tuple[Reason, str]] = []
-        self.invoker: frozenset[str] | None = None
-        self.access: frozenset[str] | None = None
-        self.access_condition: tuple[str, str, str] | None = None
 
     def warn(self, reason: Reason, message: str) -> None:
         self.warnings.append((reason, message))
@@ -70,15 +64,16 @@ class Steps:
         key: Key = want.key
         have: Observed[S] | None = await adapter.find(self.project, key)
         if have is None:
-            created: Observed[S] = await adapter.create(self.project, want, self.identity.marks())
+            created: Observed[S] = await adapter.create(self.project, want, self.ownership.marks())
             self.events.append(Event("Created", f"created {key.kind} {key.name}"))
             return created
-        if not self.identity.owns(have.marks):
+        if not self.ownership.owns(have.marks):
             raise SpecError(
                 Reason.MANAGEMENT_CONFLICT,
                 f"{key.kind} {key.name!r} exists but is not managed by this resource; "
                 "the operator will not adopt it: delete or rename it",
             )
+        have = await self._remark(have)
         if have.spec == want:
             return have
         if isinstance(want, BackendService) and isinstance(have.spec, BackendService):
@@ -101,9 +96,12 @@ class Steps:
             )
         return found
 
-    async def attach_iap(self, key: Key, iap: IapSettings) -> Observed[BackendService]:
-        """Turn IAP on for a backend service someone else manages: only its `iap` block is ours."""
-        have: Observed[BackendService] | None = await self.cloud.backend_services.find(self.project, key)
+    async def attach_iap(
+        self, key: Key, iap: IapSettings, seen: Observed[BackendService] | None = None
+    ) -> Observed[BackendService]:
+        """Turn IAP on for a backend service someone else manages: only its `iap` block is ours.
+        `seen`: as just read (preflight); a stale fingerprint then fails the update, which is retried."""
+        have = seen or await self.cloud.backend_services.find(self.project, key)
         if have is None:
             raise Waiting(
                 Reason.NOT_FOUND,
@@ -154,77 +152,71 @@ class Steps:
         self.events.append(Event("ServiceAgentReady", f"IAP service agent {email} is ready"))
         return email
 
-    # --- IAM -----------------------------------------------------------------------------------------
-
-    async def grant_invoker(self, target: IamTarget, member: str, granted_before: frozenset[str]) -> None:
-        stale = granted_before - {member}
-        added = await self._edit_policy(
-            target, INVOKER_ROLE, want={member}, stale=stale, condition=None, stale_condition=None
+    async def _remark(self, have: Observed[S]) -> Observed[S]:
+        """Ours by an inherited or released mark (adopted, abandoned earlier): mark it as ours again where
+        compute lets the marks change (labels; the description of some kinds)."""
+        key = have.spec.key
+        want = self.ownership.remarked(have.marks)
+        stale = (key.kind in LABELED_KINDS and want.labels != have.marks.labels) or (
+            key.kind in DESCRIBED_KINDS and want.description != have.marks.description
         )
-        self.invoker = (granted_before & {member}) | added
-
-    async def grant_access(self, target: IamTarget, ctx: Any) -> None:
-        spec_access = ctx.spec.access
-        cond = spec_access.condition
-        condition = (cond.title, cond.description or "", cond.expression) if cond else None
-        want = set(spec_access.members)
-        before: Memory = ctx.memory
-        stale = set(before.granted_access) - want
-        old_condition = before.access_condition
-        if old_condition != condition:  # a new condition: our old bindings move to it
-            stale = set(before.granted_access)
-        added = await self._edit_policy(
-            target, ACCESSOR_ROLE, want=want, stale=stale, condition=condition, stale_condition=old_condition
+        if not stale:
+            return have
+        marks = Marks(
+            want.description if key.kind in DESCRIBED_KINDS else have.marks.description,
+            want.labels if key.kind in LABELED_KINDS else have.marks.labels,
         )
-        kept = before.granted_access & want if old_condition == condition else frozenset()
-        self.access = frozenset(kept | added)
-        self.access_condition = condition if want else None
+        await self.cloud.compute(key.kind).unmark(self.project, have, marks)
+        owner = self.ownership.owner.ref
+        self.events.append(Event("Adopted", f"marked {key.kind} {key.name} as managed for {owner}"))
+        return await self.cloud.compute(key.kind).find(self.project, key) or have
 
-    async def _edit_policy(
+    # --- IAM: every binding we write carries our mark (engine.records) ---------------------------------
+
+    async def edit_policy(
         self,
         target: IamTarget,
-        role: str,
+        plan: Callable[[Policy], records.Edit],
         *,
-        want: set[str],
-        stale: set[str] | frozenset[str],
-        condition: iam.Condition,
-        stale_condition: iam.Condition,
-    ) -> frozenset[str]:
-        """Read-modify-write with the etag, redone from the read on a conflict. Returns members we added."""
+        roles: Iterable[str],
+        first: Policy | None = None,
+        reason: str | None = None,
+        missing_ok: bool = False,
+    ) -> Policy:
+        """Read-modify-write with the etag, redone from the read on a conflict; returns the policy as it
+        is now. `plan` sees each read (and may raise: a claim someone else took meanwhile). `reason`
+        names the Event (default: Updated / DriftRepaired); `missing_ok`: a policy whose resource is
+        gone has none of our bindings left (teardown)."""
         for attempt in range(self.settings.iam_attempts):
-            policy = await self.cloud.iam.get_policy(target)
-            present = iam.members_of(policy, role, condition)
-            added = frozenset(want) - present
-            gone = frozenset(stale) & iam.members_of(policy, role, stale_condition)
-            edited: Policy = policy
-            if gone:
-                edited = iam.revoke(edited, role, gone, stale_condition) or edited
-            if added:
-                edited = iam.grant(edited, role, added, condition) or edited
-            if edited is policy:
-                return frozenset()
             try:
-                await self.cloud.iam.set_policy(target, edited)
+                policy = (
+                    first if attempt == 0 and first is not None else await self.cloud.iam.get_policy(target)
+                )
+            except CloudError as exc:
+                if missing_ok and exc.fault is Fault.NOT_FOUND:
+                    return Policy(())
+                raise
+            edited = records.apply(policy, self.ownership.ids, plan(policy))
+            if edited is None:
+                return policy
+            try:
+                stored = await self.cloud.iam.set_policy(target, edited)
             except CloudError as exc:
                 if exc.fault is Fault.CONFLICT and attempt + 1 < self.settings.iam_attempts:
                     continue
+                if missing_ok and exc.fault is Fault.NOT_FOUND:
+                    return Policy(())
                 raise
-            what = [f"granted {role} to {', '.join(sorted(added))}"] if added else []
-            what += [f"revoked {role} from {', '.join(sorted(gone))}"] if gone else []
-            self._changed(f"IamPolicy/{target.kind}", f"{'; '.join(what)} on {target}")
-            return added
+            what = []
+            for change in records.changes(policy, edited, roles):
+                if change.added:
+                    what.append(f"granted {change.role} to {', '.join(sorted(change.added))}")
+                if change.removed:
+                    what.append(f"revoked {change.role} from {', '.join(sorted(change.removed))}")
+            message = f"{'; '.join(what) or 'updated the claim'} on {target}"
+            if reason is None:
+                self._changed(f"IamPolicy/{target.kind}", message)
+            else:
+                self.events.append(Event(reason, message, kind=f"IamPolicy/{target.kind}"))
+            return stored
         raise AssertionError("unreachable")
-
-    def grants_status(self, memory: Memory) -> dict[str, Any]:
-        """What this resource granted, so a later pass (or teardown) removes only its own bindings."""
-        invoker = self.invoker if self.invoker is not None else memory.granted_invoker
-        access = self.access if self.access is not None else memory.granted_access
-        condition = self.access_condition if self.access is not None else memory.access_condition
-        grants: dict[str, Any] = {"invoker": sorted(invoker), "access": sorted(access)}
-        if condition:
-            grants["accessCondition"] = {
-                "title": condition[0],
-                "description": condition[1],
-                "expression": condition[2],
-            }
-        return grants

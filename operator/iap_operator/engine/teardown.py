@@ -1,4 +1,10 @@
-"""Deletion: reverse dependency order, 404 is done, only what this resource owns; or Abandon."""
+"""Deletion: reverse dependency order, 404 is done, only what this resource owns; or Abandon.
+
+What to delete and revoke comes from GCP, not from status: the claim gives the lineage our resources are
+named after, listing finds them, their marks say they are ours, and our IAM bindings carry our mark
+(`engine.records`). The claim on the Cloud Run service goes last, so a teardown interrupted at any point
+finds everything again on its next attempt.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from iap_operator.api import IapProtectedServiceSpec, Mode
-from iap_operator.engine import desired, iam
-from iap_operator.engine.errors import CloudError, SpecError
-from iap_operator.engine.identity import Identity
+from iap_operator.engine import claims, desired, grants
+from iap_operator.engine.errors import CloudError, SpecError, Waiting
+from iap_operator.engine.identity import Identity, Owner, Ownership
 from iap_operator.engine.outcome import Event, Memory, TeardownOutcome
 from iap_operator.engine.ports import Cloud
-from iap_operator.engine.removal import delete_owned, find_owned
+from iap_operator.engine.removal import delete_owned, discover, find_owned
 from iap_operator.engine.resources import IamTarget, IamTargetKind, Key
 from iap_operator.engine.settings import Settings
+from iap_operator.engine.steps import Steps
 
 
 class Teardown:
@@ -37,97 +44,117 @@ class Teardown:
             outcome.done = True  # the operator never acted on that project for this resource
             return outcome
         memory = Memory.from_status(status)
-        keys = self._owned_keys(identity, spec, project, memory)
         try:
+            number = await self.cloud.projects.project_number(project)
+            owner = Owner.of(self.settings.cluster_name, identity)
+            survey = await claims.survey(
+                self.cloud, identity, owner, spec=spec, project=project, number=number, memory=memory,
+                poll_after=0, strict=False,
+            )  # fmt: skip
+        except Waiting:
+            outcome.done = True  # an adoption that never happened: nothing was written
+            return outcome
+        except CloudError as exc:
+            outcome.errors.append(str(exc))
+            outcome.error = exc
+            return outcome
+        steps = Steps(self.cloud, self.settings, survey.ownership, project, drift=False)
+        try:
+            keys = await self._owned_keys(survey.ownership, spec, project, memory)
             if abandon:
-                await self._abandon(identity, project, keys, outcome)
+                await self._abandon(survey.ownership, project, keys, outcome)
+                await self._release(steps, survey, outcome)
             else:
-                await self._revoke(identity, spec, project, memory, outcome)
-                await self._delete(identity, project, keys, outcome)
+                await self._revoke_access(steps, survey, spec, number=number, project=project, memory=memory)
+                await self._delete(survey.ownership, project, keys, outcome)
+                if not outcome.errors:
+                    await self._revoke_claim(steps, survey, memory)
         except (CloudError, SpecError) as exc:
             outcome.errors.append(str(exc))
             if isinstance(exc, CloudError):
                 outcome.error = exc
+        outcome.events += steps.events
         outcome.done = not outcome.errors
         return outcome
 
-    def _owned_keys(
-        self, identity: Identity, spec: IapProtectedServiceSpec, project: str, memory: Memory
+    async def _owned_keys(
+        self, ownership: Ownership, spec: IapProtectedServiceSpec, project: str, memory: Memory
     ) -> list[Key]:
-        keys: set[Key] = set()
+        keys: set[Key] = set(memory.created)  # e.g. a certificate whose removal failed earlier
         lb = spec.load_balancer
-        if spec.mode is Mode.LOAD_BALANCER and lb is not None and lb.domains:
-            balancer = desired.balancer(spec, project, identity.resource_name, None)
-            keys |= {r.key for r in balancer.owned()}
-        keys |= memory.created  # e.g. a certificate whose removal failed earlier
+        if spec.mode is Mode.LOAD_BALANCER and lb is not None:
+            if lb.domains:
+                balancer = desired.balancer(spec, project, ownership.resource_name, None)
+                keys |= {r.key for r in balancer.owned()}
+            keys |= await discover(self.cloud, ownership, project, spec.cloud_run.region)
         return sorted(keys, key=lambda k: (k.kind, k.name))
 
     async def _delete(
-        self, identity: Identity, project: str, keys: list[Key], outcome: TeardownOutcome
+        self, ownership: Ownership, project: str, keys: list[Key], outcome: TeardownOutcome
     ) -> None:
-        removal = await delete_owned(self.cloud, identity, project, keys)
+        removal = await delete_owned(self.cloud, ownership, project, keys)
         outcome.events += removal.events
         outcome.errors += [e.message for e in removal.errors]
         outcome.error = outcome.error or (removal.errors[0] if removal.errors else None)
 
     async def _abandon(
-        self, identity: Identity, project: str, keys: list[Key], outcome: TeardownOutcome
+        self, ownership: Ownership, project: str, keys: list[Key], outcome: TeardownOutcome
     ) -> None:
         for key in keys:
-            found = await find_owned(self.cloud, identity, project, key)
+            found = await find_owned(self.cloud, ownership, project, key)
             if found is not None:
-                await self.cloud.compute(key.kind).unmark(project, found, identity.released(found.marks))
+                await self.cloud.compute(key.kind).unmark(project, found, ownership.released(found.marks))
                 outcome.events.append(
                     Event("Abandoned", f"left {key.kind} {key.name} in place, ownership marks removed")
                 )
 
-    async def _revoke(
-        self,
-        identity: Identity,
-        spec: IapProtectedServiceSpec,
-        project: str,
-        memory: Memory,
-        outcome: TeardownOutcome,
-    ) -> None:
-        """Remove the bindings this resource granted from IAM policies that stay."""
-        run = spec.cloud_run
-        edits: list[tuple[IamTarget, str, frozenset[str], iam.Condition]] = [
-            (
-                IamTarget(IamTargetKind.CLOUD_RUN_SERVICE, project, run.service, run.region),
-                desired.INVOKER_ROLE,
-                memory.granted_invoker,
-                None,
+    async def _release(self, steps: Steps, survey: claims.Survey, outcome: TeardownOutcome) -> None:
+        """Abandon: grants stay (the service keeps working); our claims become released ones."""
+        targets = [(survey.run_target, desired.INVOKER_ROLE)]
+        if survey.bs_target is not None:
+            targets.append((survey.bs_target, desired.ACCESSOR_ROLE))
+        for target, role in targets:
+            await steps.edit_policy(
+                target, grants.release(survey.ownership), roles=[role], reason="Released", missing_ok=True
             )
-        ]
-        if memory.granted_access:
-            number = await self.cloud.projects.project_number(project)
-            target = self._access_target(spec, number, identity, project)
-            if target is not None:
-                edits.append((target, desired.ACCESSOR_ROLE, memory.granted_access, memory.access_condition))
-        for target, role, members, condition in edits:
-            if not members:
-                continue
-            try:
-                policy = await self.cloud.iam.get_policy(target)
-            except CloudError as exc:
-                if exc.fault == "NotFound":
-                    continue  # the resource holding the policy is gone: so are the bindings
-                raise
-            edited = iam.revoke(policy, role, members, condition)
-            if edited is not None:
-                await self.cloud.iam.set_policy(target, edited)
-                outcome.events.append(
-                    Event("Revoked", f"revoked {role} from {', '.join(sorted(members))} on {target}")
-                )
 
-    def _access_target(
-        self, spec: IapProtectedServiceSpec, number: str, identity: Identity, project: str
+    async def _revoke_access(
+        self, steps: Steps, survey: claims.Survey, spec: IapProtectedServiceSpec, *, number: str,
+        project: str, memory: Memory,
+    ) -> None:  # fmt: skip
+        """Our access grants (and the claim on an attached backend service) go before anything else."""
+        target = await self._access_target(survey, spec, number, project)
+        if target is None:
+            return
+        legacy = frozenset((desired.ACCESSOR_ROLE, memory.access_condition, m) for m in memory.legacy_access)
+        await steps.edit_policy(
+            target,
+            grants.revoke(legacy=legacy),
+            roles=[desired.ACCESSOR_ROLE],
+            reason="Revoked",
+            missing_ok=True,
+        )
+
+    async def _revoke_claim(self, steps: Steps, survey: claims.Survey, memory: Memory) -> None:
+        """Last: the invoker grant and the claim on the Cloud Run service (another resource may take it)."""
+        standing = claims.standing(survey.run_policy, survey.ownership.owner.id)
+        added_all_users = standing.ours is not None and standing.ours.mark.all_users
+        legacy = frozenset((desired.INVOKER_ROLE, None, m) for m in memory.legacy_invoker)
+        plan = grants.revoke(legacy=legacy, all_users=added_all_users)
+        await steps.edit_policy(
+            survey.run_target, plan, roles=[desired.INVOKER_ROLE], reason="Revoked", missing_ok=True
+        )
+
+    async def _access_target(
+        self, survey: claims.Survey, spec: IapProtectedServiceSpec, number: str, project: str
     ) -> IamTarget | None:
         run, lb = spec.cloud_run, spec.load_balancer
         if spec.mode is Mode.DIRECT:
             return IamTarget(IamTargetKind.IAP_CLOUD_RUN, number, run.service, run.region)
         if lb is not None and lb.backend_service is not None:
-            return IamTarget(
-                IamTargetKind.IAP_BACKEND_SERVICE, number, lb.backend_service.name, lb.backend_service.region
-            )
-        return None  # our own backend service is deleted with its policy
+            return survey.bs_target  # None: the backend service is gone, and its policy with it
+        if lb is None or not lb.domains:
+            return None
+        key = desired.balancer(spec, project, survey.ownership.resource_name, None).backend_service.key
+        ours = await find_owned(self.cloud, survey.ownership, project, key)
+        return IamTarget(IamTargetKind.IAP_BACKEND_SERVICE, number, ours.id) if ours is not None else None

@@ -11,6 +11,7 @@ from iap_operator.gcp.cloud_run import CloudRunAdapter
 from iap_operator.gcp.compute.address import AddressAdapter
 from iap_operator.gcp.compute.backend_service import BackendServiceAdapter
 from iap_operator.gcp.compute.forwarding_rule import ForwardingRuleAdapter
+from iap_operator.gcp.compute.inventory import ComputeInventory
 from iap_operator.gcp.compute.neg import NegAdapter
 from iap_operator.gcp.compute.operations import OperationWaiter
 from iap_operator.gcp.compute.ssl_certificate import SslCertificateAdapter
@@ -52,4 +53,5 @@ def build_cloud(config: GcpConfig, executor: Executor | None = None) -> Cloud:
         forwarding_rules=ForwardingRuleAdapter(
             caller, waiter, compute.forwarding_rules, timeout, compute.addresses
         ),
+        inventory=ComputeInventory(caller, compute, timeout),
     )

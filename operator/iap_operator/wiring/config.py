@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from iap_operator.engine.identity import CLUSTER_NAME, DEFAULT_CLUSTER
 from iap_operator.engine.settings import ProjectPolicy, Settings
 from iap_operator.gcp.config import SERVICES, GcpConfig
 from iap_operator.wiring import metrics
@@ -19,6 +20,7 @@ class Config:
     namespaces: tuple[str, ...] = ()  # empty: cluster-wide
     default_project: str | None = None
     allowed_projects: str = ""
+    cluster_name: str = DEFAULT_CLUSTER  # in every ownership mark: see docs/ownership.md
     endpoints: Mapping[str, str] = field(default_factory=dict)
     anonymous: bool = False
     workers: int = 20
@@ -43,6 +45,7 @@ class Config:
 
     def settings(self) -> Settings:
         return Settings(
+            cluster_name=self.cluster_name,
             default_project=self.default_project,
             projects=ProjectPolicy.parse(self.allowed_projects),
             poll_interval=self.poll_interval,
@@ -79,6 +82,12 @@ def _boolean(raw: str) -> bool:
     if raw.lower() in _FALSE:
         return False
     raise ValueError("expected true or false (1/0, yes/no, on/off)")
+
+
+def _cluster_name(raw: str) -> str:
+    if not CLUSTER_NAME.fullmatch(raw):
+        raise ValueError("use 1-40 lowercase letters, digits and '-' (RFC 1123)")
+    return raw
 
 
 def _not_negative(kind: Callable[[str], float]) -> Callable[[str], Any]:
@@ -183,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
         "a namespace without a rule may use only the default project",
     )  # fmt: skip
     p.flag(
+        "--cluster-name", env="CLUSTER_NAME", default=DEFAULT_CLUSTER, metavar="NAME", kind=_cluster_name,
+        help="names this cluster in every ownership mark on Google Cloud (1-40 lowercase letters, digits, "
+        "'-'): the same name adopts what a rebuilt cluster or a restored namespace finds, another name is "
+        "another owner (docs/ownership.md)",
+    )  # fmt: skip
+    p.flag(
         "--workers",
         env="WORKERS",
         default=20,
@@ -262,6 +277,7 @@ def parse_args(argv: Sequence[str]) -> Config:
         namespaces=tuple(a.namespace or env_namespaces),
         default_project=a.default_project,
         allowed_projects=a.allowed_projects,
+        cluster_name=a.cluster_name,
         endpoints=endpoints(p, a.endpoint),
         anonymous=a.anonymous_credentials,
         workers=a.workers,

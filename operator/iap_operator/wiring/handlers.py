@@ -16,7 +16,7 @@ import pydantic
 
 from iap_operator.api import DeletionPolicy, IapProtectedServiceSpec, parse_spec
 from iap_operator.engine.conditions import Condition, Reason, Type, render
-from iap_operator.engine.identity import Identity
+from iap_operator.engine.identity import ADOPT_ANNOTATION, Identity
 from iap_operator.engine.outcome import Event, Outcome
 from iap_operator.engine.reconcile import Reconciler
 from iap_operator.engine.teardown import Teardown
@@ -66,7 +66,9 @@ class App:
 
 def identity_of(body: kopf.Body) -> Identity:
     meta = body.metadata
-    return Identity(str(meta.namespace), str(meta.name), str(meta.uid), int(meta.get("generation") or 1))
+    adopt = meta.annotations.get(ADOPT_ANNOTATION)
+    generation = int(meta.get("generation") or 1)
+    return Identity(str(meta.namespace), str(meta.name), str(meta.uid), generation, adopt_from=adopt)
 
 
 def write_status(patch: kopf.Patch, body: kopf.Body, outcome: Outcome, generation: int) -> None:

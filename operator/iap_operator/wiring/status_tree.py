@@ -21,7 +21,7 @@ from typing import Any
 from iap_operator.engine import iam
 from iap_operator.engine.desired import ACCESSOR_ROLE, INGRESS_LB, INVOKER_ROLE
 from iap_operator.engine.errors import CloudError
-from iap_operator.engine.identity import Identity
+from iap_operator.engine.identity import DEFAULT_CLUSTER, Lineage, Owner, Ownership
 from iap_operator.engine.ports import Cloud
 from iap_operator.engine.resources import (
     BackendService,
@@ -87,14 +87,18 @@ class Target:
 
     obj: Mapping[str, Any]
     project: str
-    identity: Identity
+    ownership: Ownership  # whose marks count as this resource's
     keys: tuple[Key, ...]  # created (status.resources) and attached (status.backendService)
     attached: Key | None
 
     @classmethod
     def of(cls, obj: Mapping[str, Any], default_project: str | None) -> Target:
         meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
-        identity = Identity(meta["namespace"], meta["name"], meta.get("uid", ""))
+        # status.owner is `cluster/namespace/name`; an earlier version's marks carry the uid instead.
+        cluster = str(status.get("owner") or DEFAULT_CLUSTER).split("/", 1)[0]
+        owner = Owner(cluster, meta["namespace"], meta["name"])
+        fresh = Lineage.fresh(owner)
+        ownership = Ownership(owner, Lineage(fresh.names, frozenset({meta.get("uid", "")}) - {""}))
         keys = [k for record in status.get("resources") or [] if (k := _key(record)) is not None]
         attached = None
         ref = (spec.get("loadBalancer") or {}).get("backendService")
@@ -102,7 +106,7 @@ class Target:
             attached = Key(Kind.BACKEND_SERVICE, ref["name"], ref.get("region"))
             keys = [*keys, attached] if attached not in keys else keys
         project = spec.get("projectId") or default_project or ""
-        return cls(obj, project, identity, tuple(keys), attached)
+        return cls(obj, project, ownership, tuple(keys), attached)
 
 
 def _key(record: Mapping[str, Any]) -> Key | None:
@@ -175,7 +179,7 @@ def compute_tree(
             nodes[key] = Node(_label(key), "unknown", f"{found.fault}: {found.message}", link)
         elif found is None:
             nodes[key] = Node(_label(key), "MISSING", "not found in Google Cloud" + adopted, link)
-        elif key != target.attached and not target.identity.owns(found.marks):
+        elif key != target.attached and not target.ownership.owns(found.marks):
             nodes[key] = Node(_label(key), "NOT OURS", "exists without this resource's ownership marks", link)
         else:
             off = isinstance(found.spec, BackendService) and not found.spec.iap.enabled

@@ -120,3 +120,15 @@ def test_delete_and_test_permissions(iam: IamPolicies) -> None:
     ]
     unlimited = Project("p", "1")
     assert IamPolicies.test_permissions(unlimited, ["a.b.c", "a.b.c"]) == ["a.b.c"]
+
+
+@pytest.mark.parametrize("member", ["allUsers", "allAuthenticatedUsers"])
+def test_no_conditions_for_all_users(iam: IamPolicies, member: str) -> None:
+    """Google's IAM Conditions overview: conditions cannot be used with allUsers/allAuthenticatedUsers."""
+    with pytest.raises(GoogleError) as caught:
+        iam.set(
+            RESOURCE, {"version": 3, "bindings": [{**INVOKER, "members": [member], "condition": CONDITION}]}
+        )
+    assert (caught.value.code, caught.value.status) == (400, "INVALID_ARGUMENT")
+    plain = iam.set(RESOURCE, {"bindings": [{**INVOKER, "members": [member]}]})
+    assert plain["bindings"] == [{**INVOKER, "members": [member]}]

@@ -58,6 +58,11 @@ def _normalize_bindings(bindings: Iterable[Any]) -> list[JSON]:
             if not isinstance(member, str) or not _MEMBER_RE.fullmatch(member):
                 raise _bad_request(f"Invalid member '{member}' in policy binding for role {role}.")
         condition = binding.get("condition")
+        if condition and {"allUsers", "allAuthenticatedUsers"} & set(members):
+            # IAM Conditions overview: no conditions on role grants to allUsers / allAuthenticatedUsers.
+            raise _bad_request(
+                f"Conditions are not supported for allUsers or allAuthenticatedUsers ({role})."
+            )
         key = role + "|" + (repr(sorted(condition.items())) if isinstance(condition, dict) else "")
         entry = merged.setdefault(key, {"role": role, "members": []})
         if condition:
