@@ -138,7 +138,8 @@ def seed(plan: list[Kill]) -> dict[str, Any]:
                 "cloudRunServices": [{"name": k.name, "region": REGION} for k in plan],
                 "iamPolicies": policies,
             }
-        ]
+        ],
+        "dns": {"*.example.com": "auto"},  # managed certificates need the domains to resolve
     }
 
 

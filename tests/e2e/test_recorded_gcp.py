@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from tests.e2e.harness import PROJECT, REGION, RUN_PATH, World, condition, is_ready, protected, world
 
-from iap_operator.engine.identity import OWNER_LABEL, Identity
+from iap_operator.engine.identity import OWNER_LABEL, Owner, Ownership
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -19,9 +19,10 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 BASE = f"compute/v1/projects/{PROJECT}"
 
 
-def identity(obj: dict[str, Any]) -> Identity:
-    meta = obj["metadata"]
-    return Identity(meta["namespace"], meta["name"], meta["uid"])
+def identity(obj: dict[str, Any]) -> Ownership:
+    """Whose names and marks the operator gave this object's resources (status.owner: cluster/ns/name)."""
+    cluster, namespace, name = obj["status"]["owner"].split("/")
+    return Ownership.fresh(Owner(cluster, namespace, name))
 
 
 async def resyncs_without_writes(w: World, obj: dict[str, Any], passes: int) -> dict[str, Any]:
@@ -91,7 +92,7 @@ async def test_forwarding_rule_labels_are_set_and_repaired(
         obj = await w.wait_ready()
         ident = identity(obj)
         rule = f"{BASE}/global/forwardingRules/{ident.resource_name('fr-https')}"
-        assert w.gcp.state()[rule]["labels"][OWNER_LABEL] == ident.uid
+        assert w.gcp.state()[rule]["labels"][OWNER_LABEL] == ident.owner.id
         set_labels = [r for r in w.gcp.requests() if r["path"].endswith("/setLabels")]
         assert len(set_labels) == 2  # the HTTPS and the HTTP forwarding rule, once each
 

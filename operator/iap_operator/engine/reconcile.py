@@ -43,7 +43,6 @@ from iap_operator.engine.resources import (
     IamTargetKind,
     Key,
     Kind,
-    Marks,
     Observed,
     Policy,
     SslCertificate,
@@ -232,17 +231,16 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
             cert_step = "cert"
             proxy_deps.append("cert")
         graph.add("https_proxy", _proxy(steps, balancer.https_proxy, cert_step), *proxy_deps)
-        labelled = _labelled(steps)
         if balancer.address is not None:
-            graph.add("address", _bind(labelled, balancer.address), *gate)
+            graph.add("address", _bind(ensure, balancer.address), *gate)
         else:
             graph.add("address", _bind(steps.existing, balancer.address_key))
-        graph.add("fr_https", _bind(labelled, balancer.https_rule), "https_proxy", "address")
+        graph.add("fr_https", _bind(ensure, balancer.https_rule), "https_proxy", "address")
         names = ["neg", "bs", "um", "https_proxy", "address", "fr_https"]
         if balancer.redirect_map and balancer.http_proxy and balancer.http_rule:
             graph.add("um_redirect", _bind(ensure, balancer.redirect_map), *gate)
             graph.add("http_proxy", _bind(ensure, balancer.http_proxy), "um_redirect")
-            graph.add("fr_http", _bind(labelled, balancer.http_rule), "http_proxy", "address")
+            graph.add("fr_http", _bind(ensure, balancer.http_rule), "http_proxy", "address")
             names += ["um_redirect", "http_proxy", "fr_http"]
         lb_steps = tuple(names)
         status["url"] = f"https://{lb.domains[0]}"
@@ -497,26 +495,6 @@ def _finish(
     outcome.status = {k: v for k, v in status.items() if v is not None}
     outcome.conditions = summary(outcome, conditions, None, None)
     return outcome
-
-
-def _labelled(steps: Steps) -> Callable[[Any], Awaitable[Observed[Any]]]:
-    """`ensure` for kinds with labels, then our ownership labels put back where they are missing: GCP
-    drops labels sent with a forwarding rule insert, and anyone may remove them later."""
-
-    async def ensure(want: Any) -> Observed[Any]:
-        have: Observed[Any] = await steps.ensure(want)
-        ours = steps.ownership.marks().labels
-        if all(have.marks.labels.get(k) == v for k, v in ours.items()):
-            return have
-        adapter = steps.cloud.compute(want.key.kind)
-        marks = Marks(have.marks.description, {**have.marks.labels, **ours})
-        await adapter.unmark(steps.project, have, marks)  # rewrites the labels to `marks.labels`
-        what = f"set the ownership labels of {want.key.kind} {want.key.name}"
-        reason = "DriftRepaired" if steps.drift else "Updated"
-        steps.events.append(Event(reason, what, warning=steps.drift, kind=str(want.key.kind)))
-        return await adapter.find(steps.project, want.key) or have
-
-    return ensure
 
 
 def _certificate(steps: Steps, proxy: Key) -> Callable[[SslCertificate], Awaitable[Observed[Any]]]:

@@ -167,8 +167,12 @@ class Steps:
             want.labels if key.kind in LABELED_KINDS else have.marks.labels,
         )
         await self.cloud.compute(key.kind).unmark(self.project, have, marks)
-        owner = self.ownership.owner.ref
-        self.events.append(Event("Adopted", f"marked {key.kind} {key.name} as managed for {owner}"))
+        if have.marks.description == want.description:
+            # Our own mark, only the labels gone: GCP drops them on some inserts, anyone may remove them.
+            self._changed(str(key.kind), f"set the ownership labels of {key.kind} {key.name}")
+        else:
+            owner = self.ownership.owner.ref
+            self.events.append(Event("Adopted", f"marked {key.kind} {key.name} as managed for {owner}"))
         return await self.cloud.compute(key.kind).find(self.project, key) or have
 
     # --- IAM: every binding we write carries our mark (engine.records) ---------------------------------
