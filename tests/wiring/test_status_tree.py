@@ -48,7 +48,7 @@ async def test_the_tree_follows_gcp_references_and_shows_what_is_there_now(
 
         data = await tree(capsys, "hello")
         rows = flat(data["tree"])
-        assert {state for _, _, state, _ in rows} == {"ok"}
+        assert {state for _, _, state, _ in rows} == {"ok"}, [r for r in rows if r[2] != "ok"]
         kinds = [(depth, kind) for depth, kind, _, _ in rows]
         assert kinds[0] == (0, "Cloud")
         https_rule = kinds.index((0, "GlobalForwardingRule"))

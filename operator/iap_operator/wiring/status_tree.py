@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from iap_operator.engine import iam
+from iap_operator.engine import iam, records
 from iap_operator.engine.desired import ACCESSOR_ROLE, INGRESS_LB, INVOKER_ROLE
 from iap_operator.engine.errors import CloudError
 from iap_operator.engine.identity import DEFAULT_CLUSTER, Lineage, Owner, Ownership
@@ -234,17 +234,14 @@ async def _grants(cloud: Cloud | None, target: Target) -> list[Node]:
     region, name = run.get("region", ""), run.get("service", "")
     number = _project_number(status)
     backend_id = (status.get("backendService") or {}).get("id")
-    rows: list[tuple[str, str, IamTarget | None, list[str], Any]] = [
+    rows: list[tuple[str, str, IamTarget | None, list[str]]] = [
         (
             f"{INVOKER_ROLE} on the Cloud Run service",
             INVOKER_ROLE,
             IamTarget(IamTargetKind.CLOUD_RUN_SERVICE, project, name, region),
             list(grants.get("invoker") or []),
-            None,
         )
     ]
-    cond = grants.get("accessCondition")
-    condition = (cond["title"], cond.get("description", ""), cond["expression"]) if cond else None
     if spec.get("mode") == "Direct":
         access: IamTarget | None = (
             IamTarget(IamTargetKind.IAP_CLOUD_RUN, number, name, region) if number else None
@@ -256,12 +253,10 @@ async def _grants(cloud: Cloud | None, target: Target) -> list[Node]:
             if number and backend_id
             else None
         )
-    rows.append(
-        (f"{ACCESSOR_ROLE} through IAP", ACCESSOR_ROLE, access, list(grants.get("access") or []), condition)
-    )
+    rows.append((f"{ACCESSOR_ROLE} through IAP", ACCESSOR_ROLE, access, list(grants.get("access") or [])))
     nodes = []
     iap_link = f"{CONSOLE}/security/iap?project={project}"
-    for label, role, where, members, role_condition in rows:
+    for label, role, where, members in rows:
         link = (
             iap_link if role == ACCESSOR_ROLE else f"{CONSOLE}/run/detail/{region}/{name}?project={project}"
         )
@@ -274,7 +269,8 @@ async def _grants(cloud: Cloud | None, target: Target) -> list[Node]:
         except CloudError as err:
             nodes.append(Node(label, "unknown", f"{err.fault}: {err.message}", link))
             continue
-        present = iam.members_of(policy, role, role_condition)
+        # Our grants live in our own marked bindings (engine.records); allUsers only in the plain one.
+        present = records.granted(policy, target.ownership.ids, role) | iam.members_of(policy, role, None)
         missing = sorted(set(members) - present)
         state = "ok" if not missing else "MISSING"
         detail = granted + (f"; not in the policy now: {', '.join(missing)}" if missing else "")
