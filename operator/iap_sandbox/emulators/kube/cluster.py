@@ -322,7 +322,7 @@ class Cluster:
 
     def _admit_update(self, info: KindInfo, new: Obj, old: Obj) -> Obj:
         if info == CRD_KIND:
-            causes = crds.check_crd(new)
+            causes = crds.check_crd(new, old)
             if causes:
                 raise errors.invalid(CRD_KIND.kind, CRD_KIND.group, new["metadata"]["name"], causes)
             if not objectmeta.is_terminating(new):
