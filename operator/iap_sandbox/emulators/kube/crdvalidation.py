@@ -638,7 +638,10 @@ def _defaults(s: Schema, path: str, *, root: bool) -> list[Cause]:
             causes += found
     if isinstance(s.get("items"), Mapping):
         causes += _defaults(s["items"], f"{path}.items", root=False)
+    embedded = root or bool(s.get("x-kubernetes-embedded-resource"))
     for name, prop in (s.get("properties") or {}).items():
+        if embedded and name in _META_FIELDS:
+            continue  # ObjectMeta's business (forbidden at the root; ObjectMeta rules when embedded)
         causes += _defaults(prop, key(f"{path}.properties", name), root=False)
     return causes
 
