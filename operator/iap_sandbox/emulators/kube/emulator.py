@@ -20,9 +20,10 @@ from typing import Any
 import aiohttp.web
 import attrs
 import kmock
+import multidict
 import yaml
 
-from . import discovery, errors, patching, protobuf, selectors, tables
+from . import discovery, errors, limits, openapi, patching, protobuf, selectors, tables
 from .admitting import default_admitter
 from .cluster import Accepts, Cluster
 from .kinds import KindInfo
@@ -67,8 +68,10 @@ def _action(method: str, api: ApiPath | None, watch: bool) -> kmock.action | Non
     return None
 
 
-def _json(body: Any, status: int = 200) -> aiohttp.web.StreamResponse:
-    return aiohttp.web.json_response(body, status=status)
+def _json(body: Any, status: int = 200, warnings: list[str] | None = None) -> aiohttp.web.StreamResponse:
+    """A JSON response; each warning becomes a `Warning: 299 - "text"` header (kubectl prints them)."""
+    headers = multidict.CIMultiDict(("Warning", f"299 - {json.dumps(text)}") for text in warnings or ())
+    return aiohttp.web.json_response(body, status=status, headers=headers)
 
 
 @attrs.define(kw_only=True)
@@ -167,11 +170,20 @@ class KubeEmulator(kmock.KubernetesEmulator):
             obj = self.cluster.get(info, namespace, name)
             return _json(tables.table(info, [obj], None) if table else obj)
 
+        limits.check_body_size(request.body)
         body = self._body(request, raw)
+        warnings: list[str] = []
+        options_kind = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions"}.get(
+            method, ""
+        )
+        checks: dict[str, Any] = {}
+        if options_kind:
+            checks = {"field_validation": limits.directive(params, options_kind), "warnings": warnings}
         if method == "POST":
             if name is not None:
                 raise errors.method_not_allowed(method, raw.path)
-            return _json(self.cluster.create(info, namespace, body, dry_run=dry_run), 201)
+            made = self.cluster.create(info, namespace, body, dry_run=dry_run, **checks)
+            return _json(made, 201, warnings)
         if name is None:
             if method == "DELETE":
                 deleted = self.cluster.delete_collection(info, namespace, self._selector(params))
@@ -179,15 +191,25 @@ class KubeEmulator(kmock.KubernetesEmulator):
             raise errors.method_not_allowed(method, raw.path)
         if method == "PUT":
             sub = api.subresource
-            return _json(self.cluster.replace(info, namespace, name, body, subresource=sub, dry_run=dry_run))
+            replaced = self.cluster.replace(
+                info, namespace, name, body, subresource=sub, dry_run=dry_run, **checks
+            )
+            return _json(replaced, 200, warnings)
         if method == "PATCH":
             created = raw.content_type == patching.APPLY_PATCH and not self.cluster.exists(
                 info, namespace, name
             )
             patched = self.cluster.patch(
-                info, namespace, name, raw.content_type, body, subresource=api.subresource, dry_run=dry_run
+                info,
+                namespace,
+                name,
+                raw.content_type,
+                body,
+                subresource=api.subresource,
+                dry_run=dry_run,
+                **checks,
             )
-            return _json(patched, 201 if created else 200)
+            return _json(patched, 201 if created else 200, warnings)
         if method == "DELETE":
             options = body if isinstance(body, Mapping) else {}
             dry_run = dry_run or "All" in (options.get("dryRun") or [])
@@ -200,6 +222,19 @@ class KubeEmulator(kmock.KubernetesEmulator):
     def _discovery(self, path: str) -> dict[str, Any] | None:
         registry = self.cluster.registry
         path = "/" + path.strip("/")
+        if path == "/openapi/v2":
+            return openapi.v2_document(registry, self.cluster.crd_of)
+        if path == "/openapi/v3":
+            return openapi.v3_index(registry, self.cluster.crd_of)
+        if path.startswith("/openapi/v3/"):
+            parts = path.removeprefix("/openapi/v3/").split("/")
+            if parts[0] == "api" and len(parts) == 2:
+                group, version = "", parts[1]
+            elif parts[0] == "apis" and len(parts) == 3:
+                group, version = parts[1], parts[2]
+            else:
+                return self._missing(path)
+            return openapi.v3_document(registry, self.cluster.crd_of, group, version) or self._missing(path)
         if path == "/":
             return discovery.root_paths(registry)
         if path == "/version":
