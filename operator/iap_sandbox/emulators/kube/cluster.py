@@ -103,7 +103,7 @@ class Cluster:
         field_validation: str = "Ignore",
         warnings: list[str] | None = None,
     ) -> Obj:
-        """Create an object. `field_validation` is the request's directive; `warnings` collects its Warn texts."""
+        """Create an object; `field_validation` is the request's directive, `warnings` gets its Warn texts."""
         if not isinstance(body, Mapping):
             raise errors.bad_request("the request body must be a JSON object")
         obj: Obj = copy.deepcopy(dict(body))

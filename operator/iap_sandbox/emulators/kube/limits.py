@@ -63,8 +63,9 @@ def check_decoded(
             warnings.extend(f'unknown field "{p}"' for p in paths)
         return
     if patched is None:
+        kind, version = info.kind, info.version
         raise errors.bad_request(
-            f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: {strict_error(paths)}'
+            f'{kind} in version "{version}" cannot be handled as a {kind}: {strict_error(paths)}'
         )
     shown = json.dumps(patched, separators=(",", ":"), sort_keys=True)
     raise errors.invalid("", "", "", [invalid("patch", shown, strict_error(paths)).as_dict()])
