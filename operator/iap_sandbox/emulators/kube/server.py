@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp.web
 
-from . import errors, manifests, patching
+from . import errors, limits, manifests, patching
 from .admitting import Admitter, default_admitter
 from .cluster import Cluster
 from .emulator import KubeEmulator
@@ -130,9 +130,19 @@ async def serve_kube_emulator(
     )
     emulator = KubeEmulator(cluster=cluster, request_log_limit=request_log_limit)
     async with emulator:
-        runner = aiohttp.web.ServerRunner(
-            aiohttp.web.Server(emulator, handler_cancellation=True), shutdown_timeout=2.0
-        )
+        server = aiohttp.web.Server(emulator, handler_cancellation=True)
+
+        def request(
+            message: Any, payload: Any, protocol: Any, writer: Any, task: Any
+        ) -> aiohttp.web.BaseRequest:
+            # Bodies up to twice the API's limit are read, so the emulator answers 413 with a Status.
+            return aiohttp.web.BaseRequest(
+                message, payload, protocol, writer, task, asyncio.get_running_loop(),
+                client_max_size=2 * limits.REQUEST_BODY_LIMIT,
+            )  # fmt: skip
+
+        server.request_factory = request
+        runner = aiohttp.web.ServerRunner(server, shutdown_timeout=2.0)
         await runner.setup()
         try:
             site = aiohttp.web.TCPSite(runner, host, port)
