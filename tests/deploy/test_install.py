@@ -46,7 +46,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[tuple[KubeEmulatorHandle, Kub
 
 
 async def test_base_then_every_example(cluster: tuple[KubeEmulatorHandle, Kubectl]) -> None:
-    kube, kubectl = cluster
+    _, kubectl = cluster
     rc, out, err = await kubectl("apply", "-k", "deploy/base")
     assert rc == 0, err
     assert (

@@ -117,7 +117,8 @@ async def test_annotations_are_limited_to_256_kib(api: Api) -> None:
     reply = await api.post(WIDGETS, body)
     assert reply.status == 422
     assert reply.body["message"] == (
-        'Widget.example.com "w2" is invalid: metadata.annotations: Too long: may not be more than 262144 bytes'
+        'Widget.example.com "w2" is invalid: '
+        "metadata.annotations: Too long: may not be more than 262144 bytes"
     )
 
 
