@@ -23,9 +23,10 @@ import kmock
 import multidict
 import yaml
 
-from . import discovery, errors, limits, openapi, patching, protobuf, selectors, tables
+from . import discovery, errors, limits, openapi, patching, protobuf, rbac, selectors, tables
 from .admitting import default_admitter
 from .cluster import Accepts, Cluster
+from .faults import Faults
 from .kinds import KindInfo
 from .routing import ApiPath, parse_path
 from .watching import TooOldResourceVersion, WatchEvent
@@ -78,6 +79,9 @@ def _json(body: Any, status: int = 200, warnings: list[str] | None = None) -> ai
 class KubeEmulator(kmock.KubernetesEmulator):
     cluster: Cluster = attrs.field(factory=_default_cluster)
     request_log_limit: int | None = 1000  # keep the last N requests (None: all) for DSL assertions
+    tokens: rbac.Tokens | None = None  # set: bearer tokens are required and RBAC is enforced
+    faults: Faults = attrs.field(factory=Faults)
+    decisions: list[rbac.Decision] = attrs.field(factory=list)  # every authorized resource request
 
     def __attrs_post_init__(self) -> None:
         # kmock's stateful fallbacks (the parent's post-init) are deliberately not registered:
@@ -91,7 +95,9 @@ class KubeEmulator(kmock.KubernetesEmulator):
         if self.request_log_limit is not None and len(self._requests) > self.request_log_limit:
             del self._requests[: len(self._requests) - self.request_log_limit]
         try:
-            return await self._handle(request)
+            user = self._authorize(raw_request)
+            fault = await self.faults.apply(raw_request.method, raw_request.path, user.name if user else None)
+            return fault if fault is not None else await self._handle(request)
         except errors.ApiError as exc:
             return _json(exc.status(), exc.code)
         except Exception as exc:
@@ -99,6 +105,26 @@ class KubeEmulator(kmock.KubernetesEmulator):
             if self._errors:
                 self._errors[-1].append(exc)
             return await self._render_error(exc)
+
+    def _authorize(self, raw: aiohttp.web.BaseRequest) -> rbac.User | None:
+        """In RBAC mode: the authenticated user, once RBAC allowed the request (401/403 otherwise)."""
+        if self.tokens is None:
+            return None
+        user = self.tokens.user_of(raw.headers.get("Authorization"))
+        if user is None:
+            raise rbac.unauthorized()
+        attributes = rbac.attributes(raw.method, raw.path, raw.query, user)
+        verdict = rbac.Authorizer(self._rbac_objects).authorize(attributes)
+        if attributes.resource_request:
+            grant = verdict if isinstance(verdict, rbac.Grant) else None
+            self.decisions.append(rbac.Decision(attributes, grant, verdict is not None))
+        if verdict is None:
+            raise rbac.forbidden(attributes)
+        return user
+
+    def _rbac_objects(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
+        info = self.cluster.registry.lookup(rbac.RBAC_GROUP, "v1", plural)
+        return [] if info is None else self.cluster.list_objects(info, namespace).items
 
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         try:
