@@ -6,7 +6,6 @@ import time
 
 import aiohttp
 
-from iap_sandbox.emulators.kube import rbac
 from iap_sandbox.emulators.kube.server import KubeEmulatorHandle, serve_kube_emulator
 
 from .conftest import WIDGETS, Api, widget

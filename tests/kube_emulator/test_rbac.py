@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -209,13 +211,15 @@ async def test_decisions_name_the_grant_that_allowed_each_request(
     await robot.get(WIDGETS_A)
     await robot.get(f"{WIDGETS_A}/w1")
     allowed, denied = secured.decisions[-2:]
-    assert allowed.allowed and allowed.grant is not None
+    assert allowed.allowed
+    assert allowed.grant is not None
     assert (allowed.grant.binding, allowed.grant.role) == (
         "ClusterRoleBinding/robot-widgets",
         "ClusterRole/widgets",
     )
     assert (allowed.attributes.verb, allowed.attributes.resource) == ("list", "widgets")
-    assert not denied.allowed and denied.grant is None
+    assert not denied.allowed
+    assert denied.grant is None
 
 
 def test_request_attributes_follow_the_request_info_factory() -> None:
@@ -237,9 +241,6 @@ def test_request_attributes_follow_the_request_info_factory() -> None:
 
 
 async def test_kubectl_uses_the_admin_token(secured: KubeEmulatorHandle, tmp_path: Any) -> None:
-    import asyncio
-    import shutil
-
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl is not installed")
     config = secured.write_kubeconfig(tmp_path / "kubeconfig")
