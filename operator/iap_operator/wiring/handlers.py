@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
-import logging
 import random
 import time
 from collections.abc import Mapping
@@ -22,7 +21,8 @@ from iap_operator.engine.reconcile import Reconciler
 from iap_operator.engine.teardown import Teardown
 from iap_operator.wiring import kube, metrics
 from iap_operator.wiring.config import Config
-from iap_operator.wiring.kube import KubeClient
+from iap_operator.wiring.events import FAILURES, EventRecorder, Regarding
+from iap_operator.wiring.kube import Access, KubeClient, KubeError, permission_message
 
 GROUP, VERSION, PLURAL = "iap-operator.dev", "v1alpha1", "iapprotectedservices"
 PREFIX = "iap-operator.dev"
@@ -40,6 +40,7 @@ class App:
         self.reconciler = reconciler
         self.teardown = teardown
         self.kube = kube
+        self.events = EventRecorder(kube, instance=config.identity)
         self._locks: dict[str, asyncio.Lock] = {}
 
     def lock(self, uid: str) -> asyncio.Lock:
@@ -78,11 +79,14 @@ def write_status(patch: kopf.Patch, body: kopf.Body, outcome: Outcome, generatio
     patch.status.update(status)
 
 
-def post_events(body: kopf.Body, events: list[Event]) -> None:
-    for event in events:
-        kopf.event(
-            body, type="Warning" if event.warning else "Normal", reason=event.reason, message=event.message
-        )
+def with_failure_event(outcome: Outcome) -> list[Event]:
+    """The pass's Events, plus a Warning for a failing Ready (posted once per generation, not per retry)."""
+    events = list(outcome.events)
+    ready = next((c for c in outcome.conditions if c.type is Type.READY), None)
+    failing = ready is not None and ready.status is not True and ready.reason in FAILURES
+    if ready is not None and failing and not any(e.reason == str(ready.reason) for e in events):
+        events.append(Event(str(ready.reason), ready.message, warning=True))
+    return events
 
 
 def register(registry: kopf.OperatorRegistry, app: App) -> None:
@@ -103,7 +107,7 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
         settings.queueing.worker_limit = app.config.workers
         settings.queueing.idle_timeout = app.config.worker_idle_timeout
         settings.queueing.exit_timeout = app.config.worker_exit_timeout
-        settings.posting.level = logging.WARNING  # our own Events are posted explicitly
+        settings.posting.enabled = False  # the operator posts its own Events (wiring/events.py), not kopf
         settings.watching.server_timeout = 300
 
     async def run_pass(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger) -> Outcome | None:
@@ -118,6 +122,7 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
                 Condition(Type.RECONCILING, False, Reason.INVALID_SPEC, "waiting for a valid spec")
             )
             write_status(patch, body, outcome, identity.generation)
+            await app.events.post(Regarding.of(body), with_failure_event(outcome))
             return outcome
         started = time.monotonic()
 
@@ -127,12 +132,21 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
             fresh = {c["type"]: c for c in render(conditions, previous, identity.generation, now())}
             merged = [fresh.pop(str(c.get("type")), c) for c in previous] + list(fresh.values())
             path = f"/apis/{GROUP}/{VERSION}/namespaces/{identity.namespace}/{PLURAL}/{identity.name}"
-            await app.kube.patch_status(path, {"conditions": merged})
+            try:
+                await app.kube.patch_status(path, {"conditions": merged})
+            except KubeError as exc:
+                if exc.status in {401, 403}:  # the status cannot say it: an Event does
+                    access = Access("patch", GROUP, f"{PLURAL}/status", identity.namespace, identity.name)
+                    denied = Event(
+                        str(Reason.PERMISSION_DENIED), permission_message(exc, access), warning=True
+                    )
+                    await app.events.post(Regarding.of(body), [denied])
+                raise
 
         async with app.lock(identity.uid):
             outcome = await app.reconciler.reconcile(identity, spec, body.status, publish)
         write_status(patch, body, outcome, identity.generation)
-        post_events(body, outcome.events)
+        await app.events.post(Regarding.of(body), with_failure_event(outcome))
         result = (
             "permanent"
             if outcome.stalled
@@ -217,16 +231,24 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
         abandon = spec.deletion_policy is DeletionPolicy.ABANDON or await app.kube.crd_terminating()
         async with app.lock(identity.uid):
             outcome = await app.teardown.run(identity, spec, body.status, abandon=abandon)
-        post_events(body, outcome.events)
-        if not outcome.done:
-            reason = Reason.DELETE_FAILED
+        if outcome.done:
+            await app.events.post(Regarding.of(body), outcome.events)
+        else:
             message = "; ".join(outcome.errors)
-            patch.status["conditions"] = render(
-                [Condition(Type.READY, False, reason, message)],
-                body.status.get("conditions") or [],
-                identity.generation,
-                now(),
-            )
+            # Deletion bumped metadata.generation: the status speaks for that generation, so Argo CD and
+            # Flux show the teardown's failure rather than a wait for the operator to catch up.
+            failing = [
+                Condition(Type.READY, False, Reason.DELETE_FAILED, message),
+                Condition(Type.RECONCILING, True, Reason.DELETE_FAILED, message),
+                Condition(Type.STALLED, False, Reason.PROGRESSING, "teardown is retried"),
+            ]
+            previous = list(body.status.get("conditions") or [])
+            rendered = render(failing, previous, identity.generation, now())
+            kept = [c for c in previous if c.get("type") not in {str(f.type) for f in failing}]
+            patch.status["observedGeneration"] = identity.generation
+            patch.status["conditions"] = rendered + kept
+            failed = Event(str(Reason.DELETE_FAILED), message, warning=True)
+            await app.events.post(Regarding.of(body), [*outcome.events, failed])
             hint = outcome.error.retry_after if outcome.error else None
             raise kopf.TemporaryError(f"teardown incomplete: {message}", delay=app.backoff(retry, hint))
         metrics.forget_resource(identity.ref)
