@@ -46,6 +46,25 @@ class App:
     def lock(self, uid: str) -> asyncio.Lock:
         return self._locks.setdefault(uid, asyncio.Lock())
 
+    async def save_status(self, body: kopf.Body, status: Mapping[str, Any], retry: int = 0) -> None:
+        """The one way status is written: a merge patch of /status with the operator's own client.
+
+        A refusal cannot be told in the status: it is told in an Event (once per generation), and kopf
+        retries the handler with backoff.
+        """
+        identity = identity_of(body)
+        try:
+            await self.kube.patch_status(object_path(identity), status)
+        except KubeError as exc:
+            if exc.status in {401, 403}:
+                access = Access("patch", GROUP, f"{PLURAL}/status", identity.namespace, identity.name)
+                message = permission_message(exc, access)
+                denied = Event(str(Reason.PERMISSION_DENIED), message, warning=True)
+                await self.events.post(Regarding.of(body), [denied])
+                raise kopf.TemporaryError(message, delay=self.backoff(retry)) from exc
+            delay = self.backoff(retry, exc.retry_after)
+            raise kopf.TemporaryError(f"could not write the status: {exc}", delay=delay) from exc
+
     def backoff(self, retry: int, hint: float | None = None) -> float:
         """Exponential backoff with jitter, never shorter than the server's Retry-After."""
         delay = min(self.config.backoff_max, self.config.backoff_base * 2 ** min(retry, 16))
@@ -70,13 +89,18 @@ def identity_of(body: kopf.Body) -> Identity:
     return Identity(str(meta.namespace), str(meta.name), str(meta.uid), int(meta.get("generation") or 1))
 
 
-def write_status(patch: kopf.Patch, body: kopf.Body, outcome: Outcome, generation: int) -> None:
+def object_path(identity: Identity) -> str:
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{identity.namespace}/{PLURAL}/{identity.name}"
+
+
+def status_of(body: kopf.Body, outcome: Outcome, generation: int) -> dict[str, Any]:
+    """A pass's status: its outputs and memory, observedGeneration, the conditions, lastSyncTime."""
     previous = list(body.status.get("conditions") or [])
     status: dict[str, Any] = dict(outcome.status)
     status["observedGeneration"] = generation
     status["conditions"] = render(outcome.conditions, previous, generation, now())
     status["lastSyncTime"] = now()
-    patch.status.update(status)
+    return status
 
 
 def with_failure_event(outcome: Outcome) -> list[Event]:
@@ -110,7 +134,7 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
         settings.posting.enabled = False  # the operator posts its own Events (wiring/events.py), not kopf
         settings.watching.server_timeout = 300
 
-    async def run_pass(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger) -> Outcome | None:
+    async def run_pass(body: kopf.Body, logger: kopf.Logger, retry: int = 0) -> Outcome | None:
         identity = identity_of(body)
         try:
             spec = parse_spec(body.spec)
@@ -121,8 +145,8 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
             outcome.conditions.append(
                 Condition(Type.RECONCILING, False, Reason.INVALID_SPEC, "waiting for a valid spec")
             )
-            write_status(patch, body, outcome, identity.generation)
             await app.events.post(Regarding.of(body), with_failure_event(outcome))
+            await app.save_status(body, status_of(body, outcome, identity.generation), retry)
             return outcome
         started = time.monotonic()
 
@@ -131,22 +155,10 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
             previous = list(body.status.get("conditions") or [])
             fresh = {c["type"]: c for c in render(conditions, previous, identity.generation, now())}
             merged = [fresh.pop(str(c.get("type")), c) for c in previous] + list(fresh.values())
-            path = f"/apis/{GROUP}/{VERSION}/namespaces/{identity.namespace}/{PLURAL}/{identity.name}"
-            try:
-                await app.kube.patch_status(path, {"conditions": merged})
-            except KubeError as exc:
-                if exc.status in {401, 403}:  # the status cannot say it: an Event does
-                    access = Access("patch", GROUP, f"{PLURAL}/status", identity.namespace, identity.name)
-                    denied = Event(
-                        str(Reason.PERMISSION_DENIED), permission_message(exc, access), warning=True
-                    )
-                    await app.events.post(Regarding.of(body), [denied])
-                raise
+            await app.save_status(body, {"conditions": merged}, retry)
 
         async with app.lock(identity.uid):
             outcome = await app.reconciler.reconcile(identity, spec, body.status, publish)
-        write_status(patch, body, outcome, identity.generation)
-        await app.events.post(Regarding.of(body), with_failure_event(outcome))
         result = (
             "permanent"
             if outcome.stalled
@@ -163,13 +175,16 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
         for event in outcome.events:
             if event.reason == "DriftRepaired":
                 metrics.observe_drift_repair(event.kind or "unknown")
+        # Events before the status: whoever waits for the status finds the Events of the pass in place.
+        await app.events.post(Regarding.of(body), with_failure_event(outcome))
+        await app.save_status(body, status_of(body, outcome, identity.generation), retry)
         logger.info("reconciled: ready=%s stalled=%s", outcome.ready, outcome.stalled)
         return outcome
 
     @kopf.on.resume(*resource, registry=registry, id="begin")
     @kopf.on.create(*resource, registry=registry, id="begin")
     @kopf.on.update(*resource, registry=registry, id="begin")
-    async def begin(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    async def begin(body: kopf.Body, retry: int, **_: Any) -> None:
         """Say Ready=False for a new generation before any long cloud work (kopf patches between handlers)."""
         generation = identity_of(body).generation
         if body.status.get("observedGeneration") == generation and _has_ready(body):
@@ -183,16 +198,13 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
         previous = list(body.status.get("conditions") or [])
         rendered = render(fresh, previous, generation, now())
         kept = [c for c in previous if c.get("type") not in {str(c2.type) for c2 in fresh}]
-        patch.status["observedGeneration"] = generation
-        patch.status["conditions"] = rendered + kept
+        await app.save_status(body, {"observedGeneration": generation, "conditions": rendered + kept}, retry)
 
     @kopf.on.resume(*resource, registry=registry, id="reconcile")
     @kopf.on.create(*resource, registry=registry, id="reconcile")
     @kopf.on.update(*resource, registry=registry, id="reconcile")
-    async def reconcile(
-        body: kopf.Body, patch: kopf.Patch, retry: int, logger: kopf.Logger, **_: Any
-    ) -> None:
-        outcome = await run_pass(body, patch, logger)
+    async def reconcile(body: kopf.Body, retry: int, logger: kopf.Logger, **_: Any) -> None:
+        outcome = await run_pass(body, logger, retry)
         if outcome is None or outcome.stalled:
             if outcome is not None:
                 raise kopf.PermanentError(_ready_message(outcome))
@@ -205,7 +217,7 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
             raise kopf.TemporaryError(_ready_message(outcome), delay=outcome.poll_after)
 
     @kopf.timer(*resource, interval=app.config.resync_tick, registry=registry)
-    async def resync(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any) -> None:
+    async def resync(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
         if body.metadata.get("deletionTimestamp") or not _has_ready(body):
             return
         if body.status.get("observedGeneration") != body.metadata.get("generation"):
@@ -219,10 +231,10 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
         uid = str(body.metadata.uid)
         if app.lock(uid).locked() or not app.resync_due(spec, body.status, uid):
             return  # a pass is running right now, or the period has not passed
-        await run_pass(body, patch, logger)
+        await run_pass(body, logger)
 
     @kopf.on.delete(*resource, registry=registry)
-    async def delete(body: kopf.Body, patch: kopf.Patch, retry: int, logger: kopf.Logger, **_: Any) -> None:
+    async def delete(body: kopf.Body, retry: int, logger: kopf.Logger, **_: Any) -> None:
         identity = identity_of(body)
         try:
             spec = parse_spec(body.spec)
@@ -245,8 +257,8 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
             previous = list(body.status.get("conditions") or [])
             rendered = render(failing, previous, identity.generation, now())
             kept = [c for c in previous if c.get("type") not in {str(f.type) for f in failing}]
-            patch.status["observedGeneration"] = identity.generation
-            patch.status["conditions"] = rendered + kept
+            status = {"observedGeneration": identity.generation, "conditions": rendered + kept}
+            await app.save_status(body, status, retry)
             failed = Event(str(Reason.DELETE_FAILED), message, warning=True)
             await app.events.post(Regarding.of(body), [*outcome.events, failed])
             hint = outcome.error.retry_after if outcome.error else None
