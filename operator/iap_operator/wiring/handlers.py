@@ -13,7 +13,7 @@ from typing import Any
 import kopf
 import pydantic
 
-from iap_operator.api import DeletionPolicy, IapProtectedServiceSpec, parse_spec
+from iap_operator.api import DeletionPolicy, IapProtectedServiceSpec, parse_spec, patterns
 from iap_operator.engine.conditions import Condition, Reason, Type, render
 from iap_operator.engine.identity import Identity
 from iap_operator.engine.outcome import Event, Outcome
@@ -26,6 +26,7 @@ from iap_operator.wiring.kube import Access, KubeClient, KubeError, permission_m
 
 GROUP, VERSION, PLURAL = "iap-operator.dev", "v1alpha1", "iapprotectedservices"
 PREFIX = "iap-operator.dev"
+KOPF_MESSAGE_MAX = 1024
 
 
 def now() -> str:
@@ -61,9 +62,9 @@ class App:
                 message = permission_message(exc, access)
                 denied = Event(str(Reason.PERMISSION_DENIED), message, warning=True)
                 await self.events.post(Regarding.of(body), [denied])
-                raise kopf.TemporaryError(message, delay=self.backoff(retry)) from exc
+                raise kopf.TemporaryError(_short(message), delay=self.backoff(retry)) from exc
             delay = self.backoff(retry, exc.retry_after)
-            raise kopf.TemporaryError(f"could not write the status: {exc}", delay=delay) from exc
+            raise kopf.TemporaryError(_short(f"could not write the status: {exc}"), delay=delay) from exc
 
     def backoff(self, retry: int, hint: float | None = None) -> float:
         """Exponential backoff with jitter, never shorter than the server's Retry-After."""
@@ -89,6 +90,21 @@ def identity_of(body: kopf.Body) -> Identity:
     return Identity(str(meta.namespace), str(meta.name), str(meta.uid), int(meta.get("generation") or 1))
 
 
+def conditions_of(
+    conditions: list[Condition], previous: list[dict[str, Any]], generation: int
+) -> list[dict[str, Any]]:
+    """Rendered conditions, their messages cut to what the CRD allows (a longer one would be refused)."""
+    rendered = render(conditions, previous, generation, now())
+    for condition in rendered:
+        condition["message"] = _short(condition["message"], patterns.CONDITION_MESSAGE_MAX)
+    return rendered
+
+
+def _short(text: str, limit: int = KOPF_MESSAGE_MAX) -> str:
+    """At most `limit` characters. kopf keeps handler errors' messages in annotations: 1 KiB each at most."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def object_path(identity: Identity) -> str:
     return f"/apis/{GROUP}/{VERSION}/namespaces/{identity.namespace}/{PLURAL}/{identity.name}"
 
@@ -98,7 +114,7 @@ def status_of(body: kopf.Body, outcome: Outcome, generation: int) -> dict[str, A
     previous = list(body.status.get("conditions") or [])
     status: dict[str, Any] = dict(outcome.status)
     status["observedGeneration"] = generation
-    status["conditions"] = render(outcome.conditions, previous, generation, now())
+    status["conditions"] = conditions_of(outcome.conditions, previous, generation)
     status["lastSyncTime"] = now()
     return status
 
@@ -153,7 +169,7 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
         async def publish(conditions: list[Condition]) -> None:
             """Say what already holds (Protected) before the pass ends; kopf's patch follows at the end."""
             previous = list(body.status.get("conditions") or [])
-            fresh = {c["type"]: c for c in render(conditions, previous, identity.generation, now())}
+            fresh = {c["type"]: c for c in conditions_of(conditions, previous, identity.generation)}
             merged = [fresh.pop(str(c.get("type")), c) for c in previous] + list(fresh.values())
             await app.save_status(body, {"conditions": merged}, retry)
 
@@ -196,7 +212,7 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
             Condition(Type.STALLED, False, Reason.PROGRESSING, "no permanent failure"),
         ]
         previous = list(body.status.get("conditions") or [])
-        rendered = render(fresh, previous, generation, now())
+        rendered = conditions_of(fresh, previous, generation)
         kept = [c for c in previous if c.get("type") not in {str(c2.type) for c2 in fresh}]
         await app.save_status(body, {"observedGeneration": generation, "conditions": rendered + kept}, retry)
 
@@ -207,14 +223,14 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
         outcome = await run_pass(body, logger, retry)
         if outcome is None or outcome.stalled:
             if outcome is not None:
-                raise kopf.PermanentError(_ready_message(outcome))
+                raise kopf.PermanentError(_short(_ready_message(outcome)))
             return
         if outcome.error is not None:
             raise kopf.TemporaryError(
                 outcome.error.message, delay=app.backoff(retry, outcome.error.retry_after)
             )
         if outcome.poll_after is not None:
-            raise kopf.TemporaryError(_ready_message(outcome), delay=outcome.poll_after)
+            raise kopf.TemporaryError(_short(_ready_message(outcome)), delay=outcome.poll_after)
 
     @kopf.timer(*resource, interval=app.config.resync_tick, registry=registry)
     async def resync(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
@@ -255,14 +271,15 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
                 Condition(Type.STALLED, False, Reason.PROGRESSING, "teardown is retried"),
             ]
             previous = list(body.status.get("conditions") or [])
-            rendered = render(failing, previous, identity.generation, now())
+            rendered = conditions_of(failing, previous, identity.generation)
             kept = [c for c in previous if c.get("type") not in {str(f.type) for f in failing}]
             status = {"observedGeneration": identity.generation, "conditions": rendered + kept}
             await app.save_status(body, status, retry)
             failed = Event(str(Reason.DELETE_FAILED), message, warning=True)
             await app.events.post(Regarding.of(body), [*outcome.events, failed])
             hint = outcome.error.retry_after if outcome.error else None
-            raise kopf.TemporaryError(f"teardown incomplete: {message}", delay=app.backoff(retry, hint))
+            delay = app.backoff(retry, hint)
+            raise kopf.TemporaryError(_short(f"teardown incomplete: {message}"), delay=delay)
         metrics.forget_resource(identity.ref)
         logger.info("torn down (%s)", "abandoned" if abandon else "deleted")
 
