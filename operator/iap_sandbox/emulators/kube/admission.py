@@ -29,7 +29,16 @@ from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError
 
-from .fielderrors import DUPLICATE, FORBIDDEN, INVALID, NOT_SUPPORTED, REQUIRED, TYPE_INVALID, Cause
+from .fielderrors import (
+    DUPLICATE,
+    FORBIDDEN,
+    INVALID,
+    NOT_SUPPORTED,
+    REQUIRED,
+    TYPE_INVALID,
+    Cause,
+    duplicate,
+)
 
 Schema = Mapping[str, Any]
 
@@ -505,18 +514,20 @@ class _SchemaCheck:
         elif list_type == "map":
             keys: list[str] = list(schema.get("x-kubernetes-list-map-keys", []))
             self._duplicates(
-                value, path, lambda item: {k: item.get(k) for k in keys} if isinstance(item, dict) else item
+                value,
+                path,
+                lambda item: {k: item[k] for k in keys if k in item} if isinstance(item, dict) else {},
             )
 
     def _duplicates(self, value: list[Any], path: str, key_of: Any) -> None:
-        seen: list[Any] = []
+        """As listtype/validation.go: each repeated value is reported once, at its first repeat."""
+        seen: dict[str, int] = {}
         for index, item in enumerate(value):
             key = key_of(item)
-            if key in seen:
-                shown = json.dumps(key, sort_keys=True, ensure_ascii=False)
-                self._add(f"{path}[{index}]", f"Duplicate value: {shown}", DUPLICATE)
-            else:
-                seen.append(key)
+            text = json.dumps(key, sort_keys=True)
+            seen[text] = seen.get(text, 0) + 1
+            if seen[text] == 2:
+                self.causes.append(duplicate(f"{path}[{index}]", key))
 
     def _object(self, schema: Schema, value: dict[str, Any], path: str, *, root: bool) -> None:
         for name in schema.get("required", []):
