@@ -68,11 +68,14 @@ async def test_a_refused_secret_read_is_permission_denied_with_the_binding_to_ad
         assert event["involvedObject"]["name"] == "hello"
 
         # The binding the message names heals it, without a spec change.
+        role = "iap-operator-secret-reader"
         binding = {
-            "metadata": {"name": "iap-operator-secret-reader", "namespace": "default"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "iap-operator-secret-reader"},
-            "subjects": [{"kind": "ServiceAccount", "name": "iap-operator", "namespace": "iap-operator-system"}],
-        }  # fmt: skip
+            "metadata": {"name": role, "namespace": "default"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [
+                {"kind": "ServiceAccount", "name": "iap-operator", "namespace": "iap-operator-system"}
+            ],
+        }
         async with w.session.post(
             f"{w.kube_url}{RBAC}/namespaces/default/rolebindings", json=binding
         ) as resp:
