@@ -209,7 +209,7 @@ async def _serve_until_stopped(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with serve_kube_emulator(args.host, args.port, args.crd) as kube:
+    async with serve_kube_emulator(args.host, args.port, args.crd, rbac=args.rbac) as kube:
         if args.kubeconfig:
             kube.write_kubeconfig(args.kubeconfig)
         print(kube.url, flush=True)
@@ -226,6 +226,11 @@ def main(argv: list[str]) -> int:
         "--crd", action="append", default=[], metavar="FILE", help="a CRD manifest to install"
     )
     parser.add_argument("--kubeconfig", metavar="FILE", help="also write a kubeconfig pointing at the server")
+    parser.add_argument(
+        "--rbac",
+        action="store_true",
+        help="enforce RBAC (HTTPS; the kubeconfig carries the CA and an admin token)",
+    )
     args = parser.parse_args(argv)
     asyncio.run(_serve_until_stopped(args))
     return 0
