@@ -140,6 +140,11 @@ def _string_max(schema: Schema) -> int:
     return MAX_REQUEST_SIZE_BYTES - 2
 
 
+def _bound(schema: Schema, word: str, estimate: int) -> int:
+    """The schema's maxItems/maxProperties, else how many fit in a request (the upstream estimates)."""
+    return max(0, int(schema[word])) if word in schema else estimate
+
+
 def decl_type(schema: Schema, root: bool = False) -> CelType | None:
     """The CEL type of values of `schema`, with the sizes the cost estimate uses."""
     if schema.get("x-kubernetes-int-or-string"):
@@ -155,11 +160,7 @@ def decl_type(schema: Schema, root: bool = False) -> CelType | None:
         elem = decl_type(items, bool(items.get("x-kubernetes-embedded-resource")))
         if elem is None:
             return None
-        top = (
-            max(0, int(schema["maxItems"]))
-            if "maxItems" in schema
-            else (MAX_REQUEST_SIZE_BYTES - 2) // (elem.min_size + 1)
-        )
+        top = _bound(schema, "maxItems", (MAX_REQUEST_SIZE_BYTES - 2) // (elem.min_size + 1))
         return CelType("list", elem=elem, max_elements=top, min_size=2)
     if type_ == "object":
         extra = schema.get("additionalProperties")
@@ -167,11 +168,7 @@ def decl_type(schema: Schema, root: bool = False) -> CelType | None:
             value = decl_type(extra, bool(extra.get("x-kubernetes-embedded-resource")))
             if value is None:
                 return None
-            top = (
-                max(0, int(schema["maxProperties"]))
-                if "maxProperties" in schema
-                else (MAX_REQUEST_SIZE_BYTES - 2) // (value.min_size + 6)
-            )
+            top = _bound(schema, "maxProperties", (MAX_REQUEST_SIZE_BYTES - 2) // (value.min_size + 6))
             return CelType("map", elem=value, key=STRING, max_elements=top, min_size=2)
         required = set(schema.get("required") or [])
         fields: dict[str, CelType] = {}
@@ -333,18 +330,22 @@ class _Coster:
     _conditionalor = _logical
     _conditionaland = _logical
 
+    def _binary(self, tree: PTree) -> tuple[str, _Node, _Node]:
+        """A binary operation of the grammar (`relation: relation_lt(relation) addition`)."""
+        op_tree, right = tree.children
+        assert isinstance(op_tree, Tree)
+        return str(op_tree.data), self.visit(op_tree.children[0]), self.visit(right)
+
     def _relation(self, tree: PTree) -> _Node:
         if len(tree.children) == 1:
             return self.visit(tree.children[0])
-        op_tree, right = tree.children
-        assert isinstance(op_tree, Tree)
-        lhs, rhs = self.visit(op_tree.children[0]), self.visit(right)
+        op, lhs, rhs = self._binary(tree)
         args = lhs.cost.add(rhs.cost)
-        if op_tree.data == "relation_in":
+        if op == "relation_in":
             if rhs.type.kind == "list":
                 return _Node(BOOL, self.size_of(rhs).factor(1).add(args), ONE)
             return _Node(BOOL, ONE.add(args), ONE)
-        if op_tree.data in {"relation_eq", "relation_ne"} or (
+        if op in {"relation_eq", "relation_ne"} or (
             lhs.type.kind in {"string", "bytes"} and rhs.type.kind in {"string", "bytes"}
         ):
             smallest = min(self.size_of(lhs).hi, self.size_of(rhs).hi)
@@ -356,11 +357,9 @@ class _Coster:
     def _addition(self, tree: PTree) -> _Node:
         if len(tree.children) == 1:
             return self.visit(tree.children[0])
-        op_tree, right = tree.children
-        assert isinstance(op_tree, Tree)
-        lhs, rhs = self.visit(op_tree.children[0]), self.visit(right)
+        op, lhs, rhs = self._binary(tree)
         args = lhs.cost.add(rhs.cost)
-        if op_tree.data == "addition_add" and lhs.type.kind in {"string", "bytes", "list"}:
+        if op == "addition_add" and lhs.type.kind in {"string", "bytes", "list"}:
             size = self.size_of(lhs).add(self.size_of(rhs))
             if lhs.type.kind == "list":
                 return _Node(lhs.type, ONE.add(args), size)
@@ -370,9 +369,7 @@ class _Coster:
     def _multiplication(self, tree: PTree) -> _Node:
         if len(tree.children) == 1:
             return self.visit(tree.children[0])
-        op_tree, right = tree.children
-        assert isinstance(op_tree, Tree)
-        lhs, rhs = self.visit(op_tree.children[0]), self.visit(right)
+        _, lhs, rhs = self._binary(tree)
         return self._sized(lhs.type, ONE.add(lhs.cost).add(rhs.cost), None)
 
     def _unary(self, tree: PTree) -> _Node:

@@ -818,27 +818,13 @@ class _OpenApiCheck:
             )
         map_type = s.get("x-kubernetes-map-type")
         if map_type is not None and type_ != "object":
-            if not type_:
-                causes.append(
-                    required(f"{path}.type", "must be object if x-kubernetes-map-type is specified")
-                )
-            else:
-                causes.append(
-                    invalid(f"{path}.type", type_, "must be object if x-kubernetes-map-type is specified")
-                )
+            causes.append(_needs_type(path, type_, "object", "x-kubernetes-map-type"))
         if map_type is not None and map_type not in {"atomic", "granular"}:
             causes.append(not_supported(f"{path}.x-kubernetes-map-type", map_type, ["atomic", "granular"]))
         list_type = s.get("x-kubernetes-list-type")
         items = s.get("items") if isinstance(s.get("items"), Mapping) else None
         if list_type is not None and type_ != "array":
-            if not type_:
-                causes.append(
-                    required(f"{path}.type", "must be array if x-kubernetes-list-type is specified")
-                )
-            else:
-                causes.append(
-                    invalid(f"{path}.type", type_, "must be array if x-kubernetes-list-type is specified")
-                )
+            causes.append(_needs_type(path, type_, "array", "x-kubernetes-list-type"))
         elif list_type == "set" and items is not None:
             if items.get("type") == "array" and items.get("x-kubernetes-list-type") not in (None, "atomic"):
                 causes.append(
@@ -1078,6 +1064,11 @@ class _OpenApiCheck:
                     )
                 )
         return causes
+
+
+def _needs_type(path: str, type_: str, wanted: str, extension: str) -> Cause:
+    detail = f"must be {wanted} if {extension} is specified"
+    return required(f"{path}.type", detail) if not type_ else invalid(f"{path}.type", type_, detail)
 
 
 def _replace(ctx: _Context, **changes: Any) -> _Context:

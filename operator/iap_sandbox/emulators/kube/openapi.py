@@ -257,21 +257,24 @@ def _paths(info: KindInfo, model: str, prefix: str, *, v3: bool) -> dict[str, An
     return paths
 
 
+def _document(kinds: list[KindInfo], crd_of: CrdOf, prefix: str, *, v3: bool) -> tuple[dict[str, Any], Doc]:
+    """The schemas and the paths of a document about `kinds`."""
+    schemas, names = _schemas(kinds, crd_of, prefix, v3=v3)
+    paths: dict[str, Any] = {}
+    for info in kinds:
+        paths.update(_paths(info, names[_key(info)], prefix, v3=v3))
+    return schemas, paths
+
+
+_INFO = {"title": "Kubernetes", "version": "v1.32.0"}
+
+
 def v3_document(registry: KindRegistry, crd_of: CrdOf, group: str, version: str) -> Doc | None:
     kinds = registry.in_version(group, version)
     if not kinds:
         return None
-    prefix = "#/components/schemas/"
-    schemas, names = _schemas(kinds, crd_of, prefix, v3=True)
-    paths: dict[str, Any] = {}
-    for info in kinds:
-        paths.update(_paths(info, names[_key(info)], prefix, v3=True))
-    return {
-        "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": "v1.32.0"},
-        "paths": paths,
-        "components": {"schemas": schemas},
-    }
+    schemas, paths = _document(kinds, crd_of, "#/components/schemas/", v3=True)
+    return {"openapi": "3.0.0", "info": dict(_INFO), "paths": paths, "components": {"schemas": schemas}}
 
 
 def v3_index(registry: KindRegistry, crd_of: CrdOf) -> Doc:
@@ -286,15 +289,5 @@ def v3_index(registry: KindRegistry, crd_of: CrdOf) -> Doc:
 
 
 def v2_document(registry: KindRegistry, crd_of: CrdOf) -> Doc:
-    prefix = "#/definitions/"
-    kinds = registry.all()
-    definitions, names = _schemas(kinds, crd_of, prefix, v3=False)
-    paths: dict[str, Any] = {}
-    for info in kinds:
-        paths.update(_paths(info, names[_key(info)], prefix, v3=False))
-    return {
-        "swagger": "2.0",
-        "info": {"title": "Kubernetes", "version": "v1.32.0"},
-        "paths": paths,
-        "definitions": definitions,
-    }
+    definitions, paths = _document(registry.all(), crd_of, "#/definitions/", v3=False)
+    return {"swagger": "2.0", "info": dict(_INFO), "paths": paths, "definitions": definitions}
