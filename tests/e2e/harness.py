@@ -309,6 +309,8 @@ async def world(
         finally:
             await w.stop()
             await session.close()
+        warned = [entry for entry in emu.kube.emulator.warned if entry[0] == OPERATOR_USER]
+        assert not warned, f"the API warned the operator (fields the CRD does not declare?): {warned}"
         denied = [] if allow_denied else w.denied()
         assert not denied, "RBAC refused the operator: " + "; ".join(
             f"{d.attributes.verb} {d.attributes.combined_resource} in {d.attributes.namespace or '<cluster>'}"

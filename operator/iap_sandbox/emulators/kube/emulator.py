@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 JSON = "application/json"
 _raw_request: contextvars.ContextVar[aiohttp.web.BaseRequest] = contextvars.ContextVar("raw_request")
+_user: contextvars.ContextVar[str] = contextvars.ContextVar("user", default="")
 
 
 def _default_cluster() -> Cluster:
@@ -75,6 +76,19 @@ def _json(body: Any, status: int = 200, warnings: list[str] | None = None) -> ai
     return aiohttp.web.json_response(body, status=status, headers=headers)
 
 
+class _Warnings(list[str]):
+    """A request's Warning texts, also logged on the emulator as (user, method, path, text)."""
+
+    def __init__(self, log: list[tuple[str, str, str, str]], user: str, method: str, path: str) -> None:
+        super().__init__()
+        self._log, self._where = log, (user, method, path)
+
+    def extend(self, texts: Any) -> None:
+        texts = list(texts)
+        super().extend(texts)
+        self._log.extend((*self._where, text) for text in texts)
+
+
 @attrs.define(kw_only=True)
 class KubeEmulator(kmock.KubernetesEmulator):
     cluster: Cluster = attrs.field(factory=_default_cluster)
@@ -82,6 +96,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
     tokens: rbac.Tokens | None = None  # set: bearer tokens are required and RBAC is enforced
     faults: Faults = attrs.field(factory=Faults)
     decisions: list[rbac.Decision] = attrs.field(factory=list)  # every authorized resource request
+    warned: list[tuple[str, str, str, str]] = attrs.field(factory=list)  # (user, method, path, warning)
 
     def __attrs_post_init__(self) -> None:
         # kmock's stateful fallbacks (the parent's post-init) are deliberately not registered:
@@ -96,6 +111,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
             del self._requests[: len(self._requests) - self.request_log_limit]
         try:
             user = self._authorize(raw_request)
+            _user.set(user.name if user else "")
             fault = await self.faults.apply(raw_request.method, raw_request.path, user.name if user else None)
             return fault if fault is not None else await self._handle(request)
         except errors.ApiError as exc:
@@ -198,7 +214,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
 
         limits.check_body_size(request.body)
         body = self._body(request, raw)
-        warnings: list[str] = []
+        warnings = _Warnings(self.warned, _user.get(), method, raw.path)
         options_kind = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions"}.get(
             method, ""
         )
