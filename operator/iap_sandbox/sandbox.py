@@ -158,11 +158,15 @@ async def emulators(
     *,
     latency: Any = None,
     settings: Mapping[str, Any] | None = None,
+    rbac: bool = False,
 ) -> AsyncIterator[Emulators]:
-    """The GCP emulator (seeded) and the Kubernetes emulator with the CRD installed, for the block."""
+    """The GCP emulator (seeded) and the Kubernetes emulator with the CRD installed, for the block.
+
+    With `rbac`, the Kubernetes emulator enforces RBAC (HTTPS, bearer tokens); the kubeconfig is an admin's.
+    """
     async with (
         run_gcp_emulator(seed=seed, latency=latency, settings=settings) as gcp,
-        serve_kube_emulator(host="127.0.0.1", port=0, crds=[str(crd_path())]) as kube,
+        serve_kube_emulator(host="127.0.0.1", port=0, crds=[str(crd_path())], rbac=rbac) as kube,
     ):
         kube.write_kubeconfig(kubeconfig)
         yield Emulators(gcp, kube, kubeconfig)

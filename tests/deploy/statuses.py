@@ -134,10 +134,36 @@ CASES: tuple[Case, ...] = (
         resource(
             status=written(1, condition("Ready", "False", "InvalidSpec", "region is not a Cloud Run region"))
         ),
-        "Degraded",
+        "Progressing",
         "InProgress",
         "region is not a Cloud Run region",
         ("permanent failure but Stalled is not True",),
+    ),
+    Case(
+        "missing Cloud Run service (retried)",
+        resource(
+            status=written(
+                1,
+                *not_ready("Reconciling", "NotFound", "Cloud Run service 'web' not found in project"),
+            )
+        ),
+        "Progressing",
+        "InProgress",
+        "not found in project",
+    ),
+    Case(
+        "failing teardown",
+        resource(
+            generation=2,
+            status=written(
+                2,
+                *not_ready("Reconciling", "DeleteFailed", "forwarding rule locked", 2),
+            ),
+            deletionTimestamp=T0,
+        ),
+        "Progressing",
+        "Terminating",
+        "forwarding rule locked",
     ),
     Case(
         "transient API error",
@@ -184,7 +210,7 @@ CASES: tuple[Case, ...] = (
         resource(status=written(1, condition("Reconciling", "True", "Creating", "Starting"))),
         "Progressing",
         "InProgress",
-        "Waiting for the Ready condition",
+        "Starting",
         ("no Ready condition",),
     ),
     Case(
@@ -192,9 +218,9 @@ CASES: tuple[Case, ...] = (
         resource(
             status=written(1, READY, condition("Stalled", "True", "ManagementConflict", "Owned elsewhere"))
         ),
-        "Healthy",
+        "Degraded",
         "Failed",
-        "IAP protects web",
+        "Owned elsewhere",
         ("Ready is True while Stalled is True",),
     ),
 )

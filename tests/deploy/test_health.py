@@ -6,7 +6,7 @@ import pytest
 
 from .argocd import argocd_health
 from .kstatus import kstatus, kstatus_violations
-from .statuses import CASES, READY, Case, condition, resource, written
+from .statuses import CASES, READY, Case, condition, not_ready, resource, written
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
@@ -37,15 +37,33 @@ def test_stale_ready_is_never_healthy() -> None:
 
 
 @pytest.mark.parametrize(
-    "reason",
-    ["InvalidSpec", "NotFound", "PermissionDenied", "ManagementConflict", "OAuthClientChangeRefused"],
+    "reason", ["InvalidSpec", "PermissionDenied", "ManagementConflict", "OAuthClientChangeRefused"]
 )
-def test_every_permanent_reason_is_degraded(reason: str) -> None:
-    body = resource(status=written(1, condition("Ready", "False", reason, "needs a person")))
+def test_every_permanent_reason_is_degraded_as_the_operator_writes_it(reason: str) -> None:
+    body = resource(status=written(1, *not_ready("Stalled", reason, "needs a person")))
     assert argocd_health(body) == ("Degraded", "needs a person")
+    assert kstatus(body)[0] == "Failed"
 
 
-@pytest.mark.parametrize("reason", ["Creating", "Updating", "DependencyNotReady", "ApiError", "DeleteFailed"])
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
+def test_argocd_and_flux_agree(case: Case) -> None:
+    """Argo CD's verdict is kstatus' in Argo CD's words (Terminating is in progress too)."""
+    in_argocd = {
+        "Current": "Healthy",
+        "Failed": "Degraded",
+        "InProgress": "Progressing",
+        "Terminating": "Progressing",
+    }
+    if case.name == "not yet reconciled" or case.violations:
+        # No status yet, or one the operator never writes (a kstatus violation): kstatus calls a status
+        # without conditions or observedGeneration Current; Argo CD waits for the operator's word instead.
+        return
+    assert in_argocd[case.kstatus] == case.argocd
+
+
+@pytest.mark.parametrize(
+    "reason", ["Creating", "Updating", "DependencyNotReady", "ApiError", "DeleteFailed", "NotFound"]
+)
 def test_transient_reasons_are_progressing(reason: str) -> None:
     body = resource(status=written(1, condition("Ready", "False", reason, "working on it")))
     assert argocd_health(body) == ("Progressing", "working on it")

@@ -6,16 +6,22 @@ import asyncio
 import base64
 import contextlib
 import copy
+import functools
 import json
+import shutil
+import subprocess
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
 
 from iap_operator.wiring.config import Config
 from iap_sandbox.emulators.gcp.testing import EmulatorHandle
+from iap_sandbox.emulators.kube.rbac import Decision
+from iap_sandbox.emulators.kube.server import KubeEmulatorHandle
 from iap_sandbox.sandbox import emulators, operator_thread
 
 GROUP, VERSION, PLURAL = "iap-operator.dev", "v1alpha1", "iapprotectedservices"
@@ -24,6 +30,34 @@ RUN_PATH = f"v2/projects/{PROJECT}/locations/{REGION}/services/hello"
 FOREIGN = "user:ops@example.com"
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 READ_VERBS = (":getIamPolicy", ":testIamPermissions", "/wait")  # POSTs that only read
+REPO = Path(__file__).resolve().parents[2]
+OPERATOR_NAMESPACE, OPERATOR_ACCOUNT = "iap-operator-system", "iap-operator"
+OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_ACCOUNT}"
+RBAC_KINDS = frozenset(
+    {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "ServiceAccount", "Namespace"}
+)
+
+
+@functools.cache
+def deploy_rbac(path: str = "deploy/base") -> tuple[dict[str, Any], ...]:
+    """The RBAC of a kustomization, rendered by `kubectl kustomize` (or, without kubectl, read from the
+    files its `resources` list: kustomize only adds labels to these kinds; tests/deploy checks both agree).
+    """
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        return rbac_files(path)
+    done = subprocess.run(
+        [kubectl, "kustomize", str(REPO / path)], capture_output=True, text=True, check=True, timeout=60
+    )
+    return tuple(d for d in yaml.safe_load_all(done.stdout) if d and d.get("kind") in RBAC_KINDS)
+
+
+def rbac_files(path: str = "deploy/base") -> tuple[dict[str, Any], ...]:
+    """The RBAC objects of the files a kustomization's `resources` lists, as written."""
+    folder = REPO / path
+    listed = yaml.safe_load((folder / "kustomization.yaml").read_text())["resources"]
+    documents = [d for name in listed for d in yaml.safe_load_all((folder / name).read_text())]
+    return tuple(d for d in documents if d and d.get("kind") in RBAC_KINDS)
 
 
 def seed() -> dict[str, Any]:
@@ -66,9 +100,18 @@ def protected(name: str = "hello", **spec: Any) -> dict[str, Any]:
 class World:
     gcp: EmulatorHandle
     kube_url: str
-    session: aiohttp.ClientSession
+    session: aiohttp.ClientSession  # an admin's (RBAC mode: cluster-admin token over HTTPS)
     config: Config
+    kube: KubeEmulatorHandle | None = None
     _operator: contextlib.AbstractAsyncContextManager[None] | None = None
+
+    def operator_decisions(self) -> list[Decision]:
+        """Every request the operator's ServiceAccount made (RBAC mode), with the grant that allowed it."""
+        decisions = self.kube.decisions if self.kube is not None else []
+        return [d for d in decisions if d.attributes.user.name == OPERATOR_USER]
+
+    def denied(self) -> list[Decision]:
+        return [d for d in self.operator_decisions() if not d.allowed]
 
     # --- Kubernetes ---------------------------------------------------------------------------------
 
@@ -230,19 +273,51 @@ OPERATOR_DEFAULTS: dict[str, Any] = {
 }
 
 
+def install_rbac(kube: KubeEmulatorHandle, objects: tuple[dict[str, Any], ...]) -> str:
+    """Install the RBAC objects; a token for the operator's ServiceAccount."""
+    kube.ensure_namespace(OPERATOR_NAMESPACE)
+    for obj in objects:
+        if obj["kind"] == "Namespace":
+            kube.ensure_namespace(obj["metadata"]["name"])
+        else:
+            kube.create(obj)
+    return kube.service_account_token(OPERATOR_NAMESPACE, OPERATOR_ACCOUNT)
+
+
 @contextlib.asynccontextmanager
 async def world(
-    tmp_path: Path, monkeypatch: Any, *, start: bool = True, **config: Any
+    tmp_path: Path,
+    monkeypatch: Any,
+    *,
+    start: bool = True,
+    rbac: bool = True,
+    allow_denied: bool = False,
+    **config: Any,
 ) -> AsyncIterator[World]:
-    async with (
-        emulators(tmp_path / "kubeconfig", seed()) as emu,
-        aiohttp.ClientSession() as session,
-    ):
+    """Both emulators and (with `start`) the operator. With `rbac` (the default) the Kubernetes API
+    enforces RBAC and the operator runs as its ServiceAccount with exactly the RBAC of deploy/base:
+    any request it makes that RBAC refuses fails the test (unless `allow_denied`).
+    """
+    async with emulators(tmp_path / "kubeconfig", seed(), rbac=rbac) as emu:
+        headers = {"Authorization": f"Bearer {emu.kube.admin_token}"} if emu.kube.admin_token else {}
+        connector = aiohttp.TCPConnector(ssl=emu.kube.client_ssl() or True)
+        session = aiohttp.ClientSession(headers=headers, connector=connector)
+        if rbac:  # the operator logs in as its ServiceAccount; the test keeps the admin session
+            token = install_rbac(emu.kube, deploy_rbac())
+            emu.kube.write_kubeconfig(emu.kubeconfig, token=token)
         monkeypatch.setenv("KUBECONFIG", str(emu.kubeconfig))
-        w = World(emu.gcp, emu.kube.url, session, emu.config(**{**OPERATOR_DEFAULTS, **config}))
-        if start:
-            await w.start()
+        w = World(emu.gcp, emu.kube.url, session, emu.config(**{**OPERATOR_DEFAULTS, **config}), emu.kube)
         try:
+            if start:
+                await w.start()
             yield w
         finally:
             await w.stop()
+            await session.close()
+        warned = [entry for entry in emu.kube.emulator.warned if entry[0] == OPERATOR_USER]
+        assert not warned, f"the API warned the operator (fields the CRD does not declare?): {warned}"
+        denied = [] if allow_denied else w.denied()
+        assert not denied, "RBAC refused the operator: " + "; ".join(
+            f"{d.attributes.verb} {d.attributes.combined_resource} in {d.attributes.namespace or '<cluster>'}"
+            for d in denied
+        )

@@ -32,14 +32,14 @@ async def test_run_command_end_to_end(tmp_path: Path, monkeypatch: pytest.Monkey
         port = free_port()
         operator = await start_operator(
             w, tmp_path, f"--metrics-port={port}", "--lease-name=iap-operator-leader",
-            "--lease-namespace=default", fast=("--poll-interval=0.2",),
+            "--lease-namespace=iap-operator-system", fast=("--poll-interval=0.2",),
             env={"IAP_OPERATOR_LOG_FORMAT": "json", "POD_ID": "operator-pod-1"},
         )  # fmt: skip
         try:
             await w.create(protected())
             obj = await w.wait_ready(within=40)
             async with w.session.get(
-                f"{w.kube_url}/apis/coordination.k8s.io/v1/namespaces/default/leases/iap-operator-leader"
+                f"{w.kube_url}/apis/coordination.k8s.io/v1/namespaces/iap-operator-system/leases/iap-operator-leader"
             ) as resp:
                 assert (await resp.json())["spec"]["holderIdentity"] == "operator-pod-1"
             text = await scrape(f"http://127.0.0.1:{port}/metrics")
@@ -55,6 +55,6 @@ async def test_run_command_end_to_end(tmp_path: Path, monkeypatch: pytest.Monkey
         assert any(line.get("namespace") == "default" and line.get("name") == "hello" for line in lines)
         assert obj["status"]["url"] == "https://hello.example.com"
         async with w.session.get(
-            f"{w.kube_url}/apis/coordination.k8s.io/v1/namespaces/default/leases/iap-operator-leader"
+            f"{w.kube_url}/apis/coordination.k8s.io/v1/namespaces/iap-operator-system/leases/iap-operator-leader"
         ) as resp:
             assert not (await resp.json())["spec"].get("holderIdentity"), "released on shutdown"

@@ -98,6 +98,7 @@ class Reply:
     status: int
     body: Any
     content_type: str
+    warnings: tuple[str, ...] = ()  # the Warning headers
 
 
 class Api:
@@ -125,16 +126,19 @@ class Api:
             headers={"Content-Type": content_type, **(headers or {})},
         ) as response:
             text = await response.text()
-            return Reply(response.status, json.loads(text) if text else None, response.content_type)
+            warnings = tuple(response.headers.getall("Warning", ()))
+            return Reply(response.status, json.loads(text) if text else None, response.content_type, warnings)
 
     async def get(self, path: str, **params: str) -> Reply:
         return await self.call("GET", path, params=params)
 
-    async def post(self, path: str, body: Any) -> Reply:
-        return await self.call("POST", path, body)
+    async def post(self, path: str, body: Any, **params: str) -> Reply:
+        return await self.call("POST", path, body, params=params or None)
 
-    async def patch(self, path: str, body: Any, kind: str = "merge") -> Reply:
-        return await self.call("PATCH", path, body, content_type=f"application/{kind}-patch+json")
+    async def patch(self, path: str, body: Any, kind: str = "merge", **params: str) -> Reply:
+        return await self.call(
+            "PATCH", path, body, content_type=f"application/{kind}-patch+json", params=params or None
+        )
 
     async def delete(self, path: str, body: Any = None) -> Reply:
         return await self.call("DELETE", path, body)

@@ -55,3 +55,43 @@ async def test_crd_deletion_removes_its_group(api: Api) -> None:
     groups = {group["name"] for group in (await api.get("/apis")).body["groups"]}
     assert "example.com" not in groups
     assert (await api.get("/apis/example.com/v1")).status == 404
+
+
+async def test_openapi_v3_publishes_each_group_version_with_field_validation(api: Api) -> None:
+    index = (await api.get("/openapi/v3")).body["paths"]
+    assert {"api/v1", "apis/example.com/v1", "apis/apps/v1"} <= set(index)
+    url = index["apis/example.com/v1"]["serverRelativeURL"]
+    assert url.startswith("/openapi/v3/apis/example.com/v1?hash=")
+    document = (await api.get(url.split("?")[0])).body
+    schema = document["components"]["schemas"]["com.example.v1.Widget"]
+    assert schema["x-kubernetes-group-version-kind"] == [
+        {"group": "example.com", "version": "v1", "kind": "Widget"}
+    ]
+    assert schema["properties"]["spec"]["properties"]["color"]["enum"] == ["blue", "red"]
+    assert schema["properties"]["metadata"]["allOf"] == [
+        {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
+    ]
+    assert "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta" in document["components"]["schemas"]
+    patch = document["paths"]["/apis/example.com/v1/namespaces/{namespace}/widgets/{name}"]["patch"]
+    assert patch["x-kubernetes-group-version-kind"] == {
+        "group": "example.com",
+        "version": "v1",
+        "kind": "Widget",
+    }
+    assert {p["name"] for p in patch["parameters"] if p["in"] == "query"} >= {
+        "fieldValidation",
+        "fieldManager",
+    }
+    assert (await api.get("/openapi/v3/apis/nothing.example.com/v1")).status == 404
+
+
+async def test_openapi_v2_has_every_kind(api: Api) -> None:
+    document = (await api.get("/openapi/v2")).body
+    assert document["swagger"] == "2.0"
+    widget = document["definitions"]["com.example.v1.Widget"]
+    assert (
+        widget["properties"]["metadata"]["$ref"]
+        == "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+    )
+    assert "io.k8s.api.core.v1.Secret" in document["definitions"]
+    assert "/apis/example.com/v1/namespaces/{namespace}/widgets/{name}" in document["paths"]

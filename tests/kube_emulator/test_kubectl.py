@@ -84,16 +84,14 @@ async def kubectl(kube: KubeEmulatorHandle, tmp_path: Path) -> AsyncIterator[Kub
 
 
 async def test_apply_a_crd_then_an_object_and_get_it_back(kubectl: Kubectl, tmp_path: Path) -> None:
-    rc, out, err = await kubectl(
-        "apply", "--validate=false", "-f", _write(tmp_path / "crd.yaml", thing_crd())
-    )
+    rc, out, err = await kubectl("apply", "-f", _write(tmp_path / "crd.yaml", thing_crd()))
     assert rc == 0, err
     assert "customresourcedefinition.apiextensions.k8s.io/things.other.example.com created" in out
     rc, out, err = await kubectl("wait", "--for=condition=Established", "crd/things.other.example.com")
     assert rc == 0, err
 
     manifest = _write(tmp_path / "thing.yaml", THING)
-    rc, out, err = await kubectl("apply", "--validate=false", "-f", manifest)
+    rc, out, err = await kubectl("apply", "-f", manifest)
     assert (rc, out.strip()) == (0, "thing.other.example.com/t1 created"), err
     rc, out, err = await kubectl("get", "things", "t1", "-o", "json")
     assert rc == 0, err
@@ -101,10 +99,10 @@ async def test_apply_a_crd_then_an_object_and_get_it_back(kubectl: Kubectl, tmp_
     assert fetched["spec"] == {"size": 2, "color": "blue"}  # defaulted by admission
     assert "kubectl.kubernetes.io/last-applied-configuration" in fetched["metadata"]["annotations"]
 
-    rc, out, _ = await kubectl("apply", "--validate=false", "-f", manifest)
+    rc, out, _ = await kubectl("apply", "-f", manifest)
     assert out.strip() == "thing.other.example.com/t1 unchanged"
     changed = _write(tmp_path / "thing2.yaml", {**THING, "spec": {"size": 4}})
-    rc, out, err = await kubectl("apply", "--validate=false", "-f", changed)
+    rc, out, err = await kubectl("apply", "-f", changed)
     assert (rc, out.strip()) == (0, "thing.other.example.com/t1 configured"), err
     rc, out, _ = await kubectl("get", "things", "t1", "-o", "jsonpath={.spec.size} {.metadata.generation}")
     assert out == "4 2"
@@ -117,9 +115,7 @@ async def test_server_side_apply(kubectl: Kubectl, tmp_path: Path) -> None:
         "metadata": {"name": "ssa"},
         "spec": {"size": 1},
     }
-    rc, out, err = await kubectl(
-        "apply", "--server-side", "--validate=false", "-f", _write(tmp_path / "w.yaml", widget)
-    )
+    rc, out, err = await kubectl("apply", "--server-side", "-f", _write(tmp_path / "w.yaml", widget))
     assert rc == 0, err
     assert "widget.example.com/ssa serverside-applied" in out
 
@@ -140,7 +136,7 @@ async def test_invalid_object_is_reported_by_kubectl(kubectl: Kubectl, tmp_path:
         "metadata": {"name": "bad"},
         "spec": {"size": 0},
     }
-    rc, _, err = await kubectl("apply", "--validate=false", "-f", _write(tmp_path / "bad.yaml", widget))
+    rc, _, err = await kubectl("apply", "-f", _write(tmp_path / "bad.yaml", widget))
     assert rc == 1
     assert 'The Widget "bad" is invalid' in err
     assert "spec.size" in err

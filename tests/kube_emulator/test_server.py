@@ -79,3 +79,30 @@ async def test_kubeconfig_works_with_the_kubernetes_client(kube: KubeEmulatorHan
     assert secret.data == {"k": "dg=="}
     assert crd.status.accepted_names.kind == "Widget"
     assert crd.metadata.deletion_timestamp is None
+
+
+async def test_cli_rbac_mode_serves_https_with_an_admin_kubeconfig(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "iap_operator", "kube-emulator", "--port", "0", "--rbac",
+        "--kubeconfig", str(kubeconfig), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(30):
+            url = (await process.stdout.readline()).decode().strip()
+        assert url.startswith("https://127.0.0.1:")
+        config = yaml.safe_load(kubeconfig.read_text())
+        assert config["users"][0]["user"]["token"]
+        client = kubernetes.config.new_client_from_config(str(kubeconfig))
+        names = await asyncio.to_thread(lambda: kubernetes.client.CoreV1Api(client).list_namespace())
+        assert "default" in {ns.metadata.name for ns in names.items}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{url}/api/v1/namespaces", ssl=False) as reply,
+        ):
+            assert reply.status == 403  # anonymous
+    finally:
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(20):
+            await process.wait()

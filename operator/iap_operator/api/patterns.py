@@ -31,8 +31,9 @@ MEMBER = (
     r"|domain:([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63})$"
 )
 MEMBER_MAX = 320
-MEMBERS_MAX = 1500
+MEMBERS_MAX = 200  # with kopf's and kubectl's copies of the spec, within 256 KiB of annotations
 CONDITION_TITLE_MAX = 100
+CONDITION_MESSAGE_MAX = 32768  # status.conditions[].message (the CRD's bound, as metav1.Condition's)
 CONDITION_DESCRIPTION_MAX = 256
 CONDITION_EXPRESSION_MAX = 4096
 # Go duration (time.ParseDuration, without sign): 10m, 1h30m, 90s, 1.5h.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
-import logging
 import random
 import time
 from collections.abc import Mapping
@@ -14,7 +13,7 @@ from typing import Any
 import kopf
 import pydantic
 
-from iap_operator.api import DeletionPolicy, IapProtectedServiceSpec, parse_spec
+from iap_operator.api import DeletionPolicy, IapProtectedServiceSpec, parse_spec, patterns
 from iap_operator.engine.conditions import Condition, Reason, Type, render
 from iap_operator.engine.identity import ADOPT_ANNOTATION, Identity
 from iap_operator.engine.outcome import Event, Outcome
@@ -22,10 +21,12 @@ from iap_operator.engine.reconcile import Reconciler
 from iap_operator.engine.teardown import Teardown
 from iap_operator.wiring import kube, metrics
 from iap_operator.wiring.config import Config
-from iap_operator.wiring.kube import KubeClient
+from iap_operator.wiring.events import FAILURES, EventRecorder, Regarding
+from iap_operator.wiring.kube import Access, KubeClient, KubeError, permission_message
 
 GROUP, VERSION, PLURAL = "iap-operator.dev", "v1alpha1", "iapprotectedservices"
 PREFIX = "iap-operator.dev"
+KOPF_MESSAGE_MAX = 1024
 
 
 def now() -> str:
@@ -40,10 +41,30 @@ class App:
         self.reconciler = reconciler
         self.teardown = teardown
         self.kube = kube
+        self.events = EventRecorder(kube, instance=config.identity)
         self._locks: dict[str, asyncio.Lock] = {}
 
     def lock(self, uid: str) -> asyncio.Lock:
         return self._locks.setdefault(uid, asyncio.Lock())
+
+    async def save_status(self, body: kopf.Body, status: Mapping[str, Any], retry: int = 0) -> None:
+        """The one way status is written: a merge patch of /status with the operator's own client.
+
+        A refusal cannot be told in the status: it is told in an Event (once per generation), and kopf
+        retries the handler with backoff.
+        """
+        identity = identity_of(body)
+        try:
+            await self.kube.patch_status(object_path(identity), status)
+        except KubeError as exc:
+            if exc.status in {401, 403}:
+                access = Access("patch", GROUP, f"{PLURAL}/status", identity.namespace, identity.name)
+                message = permission_message(exc, access)
+                denied = Event(str(Reason.PERMISSION_DENIED), message, warning=True)
+                await self.events.post(Regarding.of(body), [denied])
+                raise kopf.TemporaryError(_short(message), delay=self.backoff(retry)) from exc
+            delay = self.backoff(retry, exc.retry_after)
+            raise kopf.TemporaryError(_short(f"could not write the status: {exc}"), delay=delay) from exc
 
     def backoff(self, retry: int, hint: float | None = None) -> float:
         """Exponential backoff with jitter, never shorter than the server's Retry-After."""
@@ -71,20 +92,43 @@ def identity_of(body: kopf.Body) -> Identity:
     return Identity(str(meta.namespace), str(meta.name), str(meta.uid), generation, adopt_from=adopt)
 
 
-def write_status(patch: kopf.Patch, body: kopf.Body, outcome: Outcome, generation: int) -> None:
+def conditions_of(
+    conditions: list[Condition], previous: list[dict[str, Any]], generation: int
+) -> list[dict[str, Any]]:
+    """Rendered conditions, their messages cut to what the CRD allows (a longer one would be refused)."""
+    rendered = render(conditions, previous, generation, now())
+    for condition in rendered:
+        condition["message"] = _short(condition["message"], patterns.CONDITION_MESSAGE_MAX)
+    return rendered
+
+
+def _short(text: str, limit: int = KOPF_MESSAGE_MAX) -> str:
+    """At most `limit` characters. kopf keeps handler errors' messages in annotations: 1 KiB each at most."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def object_path(identity: Identity) -> str:
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{identity.namespace}/{PLURAL}/{identity.name}"
+
+
+def status_of(body: kopf.Body, outcome: Outcome, generation: int) -> dict[str, Any]:
+    """A pass's status: its outputs and memory, observedGeneration, the conditions, lastSyncTime."""
     previous = list(body.status.get("conditions") or [])
     status: dict[str, Any] = dict(outcome.status)
     status["observedGeneration"] = generation
-    status["conditions"] = render(outcome.conditions, previous, generation, now())
+    status["conditions"] = conditions_of(outcome.conditions, previous, generation)
     status["lastSyncTime"] = now()
-    patch.status.update(status)
+    return status
 
 
-def post_events(body: kopf.Body, events: list[Event]) -> None:
-    for event in events:
-        kopf.event(
-            body, type="Warning" if event.warning else "Normal", reason=event.reason, message=event.message
-        )
+def with_failure_event(outcome: Outcome) -> list[Event]:
+    """The pass's Events, plus a Warning for a failing Ready (posted once per generation, not per retry)."""
+    events = list(outcome.events)
+    ready = next((c for c in outcome.conditions if c.type is Type.READY), None)
+    failing = ready is not None and ready.status is not True and ready.reason in FAILURES
+    if ready is not None and failing and not any(e.reason == str(ready.reason) for e in events):
+        events.append(Event(str(ready.reason), ready.message, warning=True))
+    return events
 
 
 def register(registry: kopf.OperatorRegistry, app: App) -> None:
@@ -105,10 +149,10 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
         settings.queueing.worker_limit = app.config.workers
         settings.queueing.idle_timeout = app.config.worker_idle_timeout
         settings.queueing.exit_timeout = app.config.worker_exit_timeout
-        settings.posting.level = logging.WARNING  # our own Events are posted explicitly
+        settings.posting.enabled = False  # the operator posts its own Events (wiring/events.py), not kopf
         settings.watching.server_timeout = 300
 
-    async def run_pass(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger) -> Outcome | None:
+    async def run_pass(body: kopf.Body, logger: kopf.Logger, retry: int = 0) -> Outcome | None:
         identity = identity_of(body)
         try:
             spec = parse_spec(body.spec)
@@ -119,22 +163,20 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
             outcome.conditions.append(
                 Condition(Type.RECONCILING, False, Reason.INVALID_SPEC, "waiting for a valid spec")
             )
-            write_status(patch, body, outcome, identity.generation)
+            await app.events.post(Regarding.of(body), with_failure_event(outcome))
+            await app.save_status(body, status_of(body, outcome, identity.generation), retry)
             return outcome
         started = time.monotonic()
 
         async def publish(conditions: list[Condition]) -> None:
             """Say what already holds (Protected) before the pass ends; kopf's patch follows at the end."""
             previous = list(body.status.get("conditions") or [])
-            fresh = {c["type"]: c for c in render(conditions, previous, identity.generation, now())}
+            fresh = {c["type"]: c for c in conditions_of(conditions, previous, identity.generation)}
             merged = [fresh.pop(str(c.get("type")), c) for c in previous] + list(fresh.values())
-            path = f"/apis/{GROUP}/{VERSION}/namespaces/{identity.namespace}/{PLURAL}/{identity.name}"
-            await app.kube.patch_status(path, {"conditions": merged})
+            await app.save_status(body, {"conditions": merged}, retry)
 
         async with app.lock(identity.uid):
             outcome = await app.reconciler.reconcile(identity, spec, body.status, publish)
-        write_status(patch, body, outcome, identity.generation)
-        post_events(body, outcome.events)
         result = (
             "permanent"
             if outcome.stalled
@@ -151,13 +193,16 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
         for event in outcome.events:
             if event.reason == "DriftRepaired":
                 metrics.observe_drift_repair(event.kind or "unknown")
+        # Events before the status: whoever waits for the status finds the Events of the pass in place.
+        await app.events.post(Regarding.of(body), with_failure_event(outcome))
+        await app.save_status(body, status_of(body, outcome, identity.generation), retry)
         logger.info("reconciled: ready=%s stalled=%s", outcome.ready, outcome.stalled)
         return outcome
 
     @kopf.on.resume(*resource, registry=registry, id="begin")
     @kopf.on.create(*resource, registry=registry, id="begin")
     @kopf.on.update(*resource, registry=registry, id="begin")
-    async def begin(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    async def begin(body: kopf.Body, retry: int, **_: Any) -> None:
         """Say Ready=False for a new generation before any long cloud work (kopf patches between handlers)."""
         generation = identity_of(body).generation
         if body.status.get("observedGeneration") == generation and _has_ready(body):
@@ -169,31 +214,28 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
             Condition(Type.STALLED, False, Reason.PROGRESSING, "no permanent failure"),
         ]
         previous = list(body.status.get("conditions") or [])
-        rendered = render(fresh, previous, generation, now())
+        rendered = conditions_of(fresh, previous, generation)
         kept = [c for c in previous if c.get("type") not in {str(c2.type) for c2 in fresh}]
-        patch.status["observedGeneration"] = generation
-        patch.status["conditions"] = rendered + kept
+        await app.save_status(body, {"observedGeneration": generation, "conditions": rendered + kept}, retry)
 
     @kopf.on.resume(*resource, registry=registry, id="reconcile")
     @kopf.on.create(*resource, registry=registry, id="reconcile")
     @kopf.on.update(*resource, registry=registry, id="reconcile")
-    async def reconcile(
-        body: kopf.Body, patch: kopf.Patch, retry: int, logger: kopf.Logger, **_: Any
-    ) -> None:
-        outcome = await run_pass(body, patch, logger)
+    async def reconcile(body: kopf.Body, retry: int, logger: kopf.Logger, **_: Any) -> None:
+        outcome = await run_pass(body, logger, retry)
         if outcome is None or outcome.stalled:
             if outcome is not None:
-                raise kopf.PermanentError(_ready_message(outcome))
+                raise kopf.PermanentError(_short(_ready_message(outcome)))
             return
         if outcome.error is not None:
             raise kopf.TemporaryError(
                 outcome.error.message, delay=app.backoff(retry, outcome.error.retry_after)
             )
         if outcome.poll_after is not None:
-            raise kopf.TemporaryError(_ready_message(outcome), delay=outcome.poll_after)
+            raise kopf.TemporaryError(_short(_ready_message(outcome)), delay=outcome.poll_after)
 
     @kopf.timer(*resource, interval=app.config.resync_tick, registry=registry)
-    async def resync(body: kopf.Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any) -> None:
+    async def resync(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
         if body.metadata.get("deletionTimestamp") or not _has_ready(body):
             return
         if body.status.get("observedGeneration") != body.metadata.get("generation"):
@@ -207,10 +249,10 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
         uid = str(body.metadata.uid)
         if app.lock(uid).locked() or not app.resync_due(spec, body.status, uid):
             return  # a pass is running right now, or the period has not passed
-        await run_pass(body, patch, logger)
+        await run_pass(body, logger)
 
     @kopf.on.delete(*resource, registry=registry)
-    async def delete(body: kopf.Body, patch: kopf.Patch, retry: int, logger: kopf.Logger, **_: Any) -> None:
+    async def delete(body: kopf.Body, retry: int, logger: kopf.Logger, **_: Any) -> None:
         identity = identity_of(body)
         try:
             spec = parse_spec(body.spec)
@@ -219,18 +261,27 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
         abandon = spec.deletion_policy is DeletionPolicy.ABANDON or await app.kube.crd_terminating()
         async with app.lock(identity.uid):
             outcome = await app.teardown.run(identity, spec, body.status, abandon=abandon)
-        post_events(body, outcome.events)
-        if not outcome.done:
-            reason = Reason.DELETE_FAILED
+        if outcome.done:
+            await app.events.post(Regarding.of(body), outcome.events)
+        else:
             message = "; ".join(outcome.errors)
-            patch.status["conditions"] = render(
-                [Condition(Type.READY, False, reason, message)],
-                body.status.get("conditions") or [],
-                identity.generation,
-                now(),
-            )
+            # Deletion bumped metadata.generation: the status speaks for that generation, so Argo CD and
+            # Flux show the teardown's failure rather than a wait for the operator to catch up.
+            failing = [
+                Condition(Type.READY, False, Reason.DELETE_FAILED, message),
+                Condition(Type.RECONCILING, True, Reason.DELETE_FAILED, message),
+                Condition(Type.STALLED, False, Reason.PROGRESSING, "teardown is retried"),
+            ]
+            previous = list(body.status.get("conditions") or [])
+            rendered = conditions_of(failing, previous, identity.generation)
+            kept = [c for c in previous if c.get("type") not in {str(f.type) for f in failing}]
+            status = {"observedGeneration": identity.generation, "conditions": rendered + kept}
+            await app.save_status(body, status, retry)
+            failed = Event(str(Reason.DELETE_FAILED), message, warning=True)
+            await app.events.post(Regarding.of(body), [*outcome.events, failed])
             hint = outcome.error.retry_after if outcome.error else None
-            raise kopf.TemporaryError(f"teardown incomplete: {message}", delay=app.backoff(retry, hint))
+            delay = app.backoff(retry, hint)
+            raise kopf.TemporaryError(_short(f"teardown incomplete: {message}"), delay=delay)
         metrics.forget_resource(identity.ref)
         logger.info("torn down (%s)", "abandoned" if abandon else "deleted")
 

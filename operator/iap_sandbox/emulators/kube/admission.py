@@ -20,7 +20,6 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -30,24 +29,21 @@ from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError
 
+from .fielderrors import (
+    DUPLICATE,
+    FORBIDDEN,
+    INVALID,
+    NOT_SUPPORTED,
+    REQUIRED,
+    TYPE_INVALID,
+    Cause,
+    duplicate,
+)
+
 Schema = Mapping[str, Any]
 
-INVALID = "FieldValueInvalid"
-REQUIRED = "FieldValueRequired"
-NOT_SUPPORTED = "FieldValueNotSupported"
-FORBIDDEN = "FieldValueForbidden"
-DUPLICATE = "FieldValueDuplicate"
-TYPE_INVALID = "FieldValueTypeInvalid"
+__all__ = ["AdmissionError", "Cause", "admit", "cel_causes", "prune", "schema_causes", "unknown_fields"]
 _CEL_REASONS = {INVALID, REQUIRED, FORBIDDEN, DUPLICATE}
-
-
-@dataclass(frozen=True)
-class Cause:
-    """One refused field, as in a Kubernetes Status' details.causes."""
-
-    field: str  # e.g. "spec.cloudRun.region"
-    message: str
-    reason: str  # one of the FieldValue* constants above
 
 
 class AdmissionError(Exception):
@@ -68,7 +64,9 @@ def admit(crd: Mapping[str, Any], obj: Mapping[str, Any], old: Mapping[str, Any]
         raise AdmissionError(causes)
     schema: Schema = version.get("schema", {}).get("openAPIV3Schema", {})
     result: dict[str, Any] = copy.deepcopy(dict(obj))
-    _prune(schema, result, keep_object_meta=True)
+    prune_metadata(result.get("metadata"))
+    prune(schema, result, embedded=True)
+    _prune_nulls(schema, result)
     _default(schema, result)
     causes += _check_metadata(result.get("metadata"))
     causes += _SchemaCheck().run(schema, result, "")
@@ -77,7 +75,8 @@ def admit(crd: Mapping[str, Any], obj: Mapping[str, Any], old: Mapping[str, Any]
         old_value: Any = _MISSING
         if old is not None:
             old_value = copy.deepcopy(dict(old))
-            _prune(schema, old_value, keep_object_meta=True)
+            prune(schema, old_value, embedded=True)
+            _prune_nulls(schema, old_value)
             _default(schema, old_value)
         causes += _CelCheck().run(schema, result, old_value, "")
     if causes:
@@ -116,26 +115,134 @@ def _served_version(
 _OBJECT_META_FIELDS = ("apiVersion", "kind", "metadata")
 
 
-def _prune(schema: Schema, value: Any, *, keep_object_meta: bool = False) -> None:
-    """Drop fields the schema does not know (in place), and nulls of non-nullable fields."""
+def prune(schema: Schema | None, value: Any, *, embedded: bool = False) -> list[str]:
+    """Drop fields the schema does not know (in place); return their paths, sorted.
+
+    As pkg/apiserver/schema/pruning/algorithm.go: at an embedded resource (or the root, `embedded=True`)
+    apiVersion, kind and metadata are left to the API server; `x-kubernetes-preserve-unknown-fields`
+    keeps unknown fields but still prunes inside the known ones.
+    """
+    unknown: list[str] = []
+    if schema is not None and embedded and not schema.get("x-kubernetes-embedded-resource"):
+        schema = {**schema, "x-kubernetes-embedded-resource": True}
+    _prune_node(schema, value, "", unknown)
+    return sorted(unknown)
+
+
+def _prune_node(schema: Schema | None, value: Any, path: str, unknown: list[str]) -> None:
+    if schema is not None and schema.get("x-kubernetes-preserve-unknown-fields"):
+        _skip_prune(schema, value, path, unknown)
+        return
     if isinstance(value, dict):
-        preserve = bool(schema.get("x-kubernetes-preserve-unknown-fields"))
+        if schema is None:
+            unknown.extend(_child(path, k) for k in value)
+            value.clear()
+            return
+        embedded = bool(schema.get("x-kubernetes-embedded-resource"))
+        props: Mapping[str, Schema] = schema.get("properties") or {}
         extra = schema.get("additionalProperties")
-        keep_meta = keep_object_meta or bool(schema.get("x-kubernetes-embedded-resource"))
         for key in list(value):
-            if keep_meta and key in _OBJECT_META_FIELDS:
-                continue  # ObjectMeta is the API server's business, not the schema's.
+            if embedded and key in _OBJECT_META_FIELDS:
+                continue
+            if key in props:
+                _prune_node(props[key], value[key], _child(path, key), unknown)
+            elif extra is not None:
+                _prune_node(
+                    extra if isinstance(extra, Mapping) else None, value[key], _child(path, key), unknown
+                )
+            else:
+                if key not in _OBJECT_META_FIELDS or path:
+                    unknown.append(_child(path, key))
+                del value[key]
+    elif isinstance(value, list):
+        items = (
+            schema.get("items") if schema is not None and isinstance(schema.get("items"), Mapping) else None
+        )
+        for i, item in enumerate(value):
+            _prune_node(items, item, f"{path}[{i}]", unknown)
+
+
+def _skip_prune(schema: Schema, value: Any, path: str, unknown: list[str]) -> None:
+    if isinstance(value, dict):
+        embedded = bool(schema.get("x-kubernetes-embedded-resource"))
+        props: Mapping[str, Schema] = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            if embedded and key in _OBJECT_META_FIELDS:
+                continue
+            if key in props:
+                _prune_node(props[key], item, _child(path, key), unknown)
+            elif extra is not None:
+                _prune_node(extra if isinstance(extra, Mapping) else None, item, _child(path, key), unknown)
+    elif isinstance(value, list):
+        items = schema.get("items")
+        if isinstance(items, Mapping):
+            for i, item in enumerate(value):
+                _skip_prune(items, item, f"{path}[{i}]", unknown)
+
+
+def _prune_nulls(schema: Schema, value: Any) -> None:
+    """Drop nulls of non-nullable fields (a default, if any, takes their place)."""
+    if isinstance(value, dict):
+        for key in list(value):
             sub = _sub_schema(schema, key)
             if sub is None:
-                if not (preserve or extra is True):
-                    del value[key]
-            elif value[key] is None and not sub.get("nullable"):
-                del value[key]  # a default, if any, takes its place
+                continue
+            if value[key] is None and not sub.get("nullable"):
+                del value[key]
             else:
-                _prune(sub, value[key])
+                _prune_nulls(sub, value[key])
     elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
         for item in value:
-            _prune(schema["items"], item)
+            _prune_nulls(schema["items"], item)
+
+
+# ObjectMeta's fields (k8s.io/apimachinery pkg/apis/meta/v1 types.go); anything else is unknown.
+OBJECT_META = frozenset(
+    {"name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation"}
+    | {"creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations"}
+    | {"ownerReferences", "finalizers", "managedFields"}
+)
+_OWNER_REFERENCE = frozenset({"apiVersion", "kind", "name", "uid", "controller", "blockOwnerDeletion"})
+
+
+def prune_metadata(meta: Any, path: str = "metadata") -> list[str]:
+    """Drop (and report) what ObjectMeta has no field for, as decoding into ObjectMeta does."""
+    if not isinstance(meta, dict):
+        return []
+    unknown = [_child(path, k) for k in meta if k not in OBJECT_META]
+    for k in list(meta):
+        if k not in OBJECT_META:
+            del meta[k]
+    for i, ref in enumerate(meta.get("ownerReferences") or []):
+        if isinstance(ref, dict):
+            for k in [k for k in ref if k not in _OWNER_REFERENCE]:
+                unknown.append(f"{path}.ownerReferences[{i}].{k}")
+                del ref[k]
+    return sorted(unknown)
+
+
+def unknown_fields(crd: Mapping[str, Any], obj: Mapping[str, Any]) -> list[str]:
+    """The paths fieldValidation=Strict refuses (and Warn reports): unknown to the schema or to ObjectMeta."""
+    version, _ = _served_version(crd, obj)
+    if version is None:
+        return []
+    schema: Schema = version.get("schema", {}).get("openAPIV3Schema", {})
+    copied = copy.deepcopy(dict(obj))
+    found = prune_metadata(copied.get("metadata"))
+    if crd.get("spec", {}).get("preserveUnknownFields"):
+        return found
+    return sorted(found + prune(schema, copied, embedded=True))
+
+
+def schema_causes(schema: Schema, value: Any, path: str) -> list[Cause]:
+    """OpenAPI value validation of `value` (at `path`) against `schema`."""
+    return _SchemaCheck().run(schema, value, path)
+
+
+def cel_causes(schema: Schema, value: Any, old: Any, path: str) -> list[Cause]:
+    """The x-kubernetes-validations rules of `schema` and below; `old` is oldSelf (transition rules)."""
+    return _CelCheck().run(schema, value, old, path)
 
 
 def _sub_schema(schema: Schema, key: str) -> Schema | None:
@@ -407,18 +514,20 @@ class _SchemaCheck:
         elif list_type == "map":
             keys: list[str] = list(schema.get("x-kubernetes-list-map-keys", []))
             self._duplicates(
-                value, path, lambda item: {k: item.get(k) for k in keys} if isinstance(item, dict) else item
+                value,
+                path,
+                lambda item: {k: item[k] for k in keys if k in item} if isinstance(item, dict) else {},
             )
 
     def _duplicates(self, value: list[Any], path: str, key_of: Any) -> None:
-        seen: list[Any] = []
+        """As listtype/validation.go: each repeated value is reported once, at its first repeat."""
+        seen: dict[str, int] = {}
         for index, item in enumerate(value):
             key = key_of(item)
-            if key in seen:
-                shown = json.dumps(key, sort_keys=True, ensure_ascii=False)
-                self._add(f"{path}[{index}]", f"Duplicate value: {shown}", DUPLICATE)
-            else:
-                seen.append(key)
+            text = json.dumps(key, sort_keys=True)
+            seen[text] = seen.get(text, 0) + 1
+            if seen[text] == 2:
+                self.causes.append(duplicate(f"{path}[{index}]", key))
 
     def _object(self, schema: Schema, value: dict[str, Any], path: str, *, root: bool) -> None:
         for name in schema.get("required", []):

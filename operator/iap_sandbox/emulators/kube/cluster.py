@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import builtin_rules, crds, errors, objectmeta, patching
+from . import builtin_rules, builtin_schemas, crds, errors, limits, objectmeta, patching
 from .admitting import Admitter, admit
 from .kinds import CRD_KIND, DEFAULT_NAMESPACES, NAMESPACE_KIND, KindInfo
 from .registry import KindRegistry
@@ -93,10 +93,21 @@ class Cluster:
 
     # ---- writing -------------------------------------------------------------------------------
 
-    def create(self, info: KindInfo, namespace: str | None, body: Any, *, dry_run: bool = False) -> Obj:
+    def create(
+        self,
+        info: KindInfo,
+        namespace: str | None,
+        body: Any,
+        *,
+        dry_run: bool = False,
+        field_validation: str = "Ignore",
+        warnings: list[str] | None = None,
+    ) -> Obj:
+        """Create an object; `field_validation` is the request's directive, `warnings` gets its Warn texts."""
         if not isinstance(body, Mapping):
             raise errors.bad_request("the request body must be a JSON object")
         obj: Obj = copy.deepcopy(dict(body))
+        limits.check_decoded(info, self._unknown(info, obj), field_validation, warnings)
         meta = dict(objectmeta.meta(obj))
         namespace = self._namespace_for_create(info, namespace, meta)
         crd = self.crd_of(info)
@@ -142,10 +153,13 @@ class Cluster:
         *,
         subresource: str | None = None,
         dry_run: bool = False,
+        field_validation: str = "Ignore",
+        warnings: list[str] | None = None,
     ) -> Obj:
         if not isinstance(body, Mapping):
             raise errors.bad_request("the request body must be a JSON object")
         replacement = copy.deepcopy(dict(body))
+        limits.check_decoded(info, self._unknown(info, replacement), field_validation, warnings)
         return self._update(
             info, namespace, name, lambda old: replacement, subresource=subresource, dry_run=dry_run
         )
@@ -160,6 +174,8 @@ class Cluster:
         *,
         subresource: str | None = None,
         dry_run: bool = False,
+        field_validation: str = "Ignore",
+        warnings: list[str] | None = None,
     ) -> Obj:
         if patch_type == patching.JSON_PATCH:
             mutate: Callable[[Obj], Obj] = lambda old: patching.json_patch(old, patch)  # noqa: E731
@@ -172,6 +188,8 @@ class Cluster:
         if not isinstance(patch, Mapping) and patch_type != patching.JSON_PATCH:
             raise errors.bad_request("a merge patch must be a JSON object")
         absent = self._key(info, namespace, name) not in self._bucket(info)
+        if patch_type == patching.APPLY_PATCH:
+            limits.check_applied(info, self._unknown(info, patch), namespace, name)
         if patch_type == patching.APPLY_PATCH and subresource is None and absent:  # apply creates
             return self.create(
                 info,
@@ -182,11 +200,15 @@ class Cluster:
 
         def guarded(old: Obj) -> Obj:
             try:
-                return mutate(old)
+                patched = mutate(old)
             except patching.PatchError as exc:
                 raise errors.bad_request(str(exc)) from exc
             except patching.PatchTestFailed as exc:
                 raise errors.unprocessable(str(exc)) from exc
+            if patch_type != patching.APPLY_PATCH and isinstance(patched, Mapping):
+                found = self._unknown(info, patched)
+                limits.check_decoded(info, found, field_validation, warnings, patched=patched)
+            return patched
 
         return self._update(info, namespace, name, guarded, subresource=subresource, dry_run=dry_run)
 
@@ -214,6 +236,8 @@ class Cluster:
         if not objectmeta.is_terminating(old):
             new = copy.deepcopy(old)
             new["metadata"].update(deletionTimestamp=objectmeta.now(), deletionGracePeriodSeconds=0)
+            if int(new["metadata"].get("generation") or 0) > 0:  # as kube-apiserver: deletion is a change
+                new["metadata"]["generation"] = int(new["metadata"]["generation"]) + 1
             if info == NAMESPACE_KIND:
                 new.setdefault("status", {})["phase"] = "Terminating"
             if info == CRD_KIND:
@@ -307,7 +331,13 @@ class Cluster:
 
     # ---- admission ---------------------------------------------------------------------------
 
+    def _unknown(self, info: KindInfo, obj: Mapping[str, Any]) -> list[str]:
+        """The fields of `obj` its kind does not declare (what fieldValidation is about)."""
+        return limits.unknown_fields(info, self.crd_of(info), obj)
+
     def _admit_create(self, info: KindInfo, obj: Obj) -> Obj:
+        limits.check_metadata_size(info, obj)
+        self._drop_builtin_unknowns(info, obj)
         if info == CRD_KIND:
             causes = crds.check_crd(obj)
             if causes:
@@ -321,8 +351,10 @@ class Cluster:
         return self._admit_custom(info, builtin_rules.normalize(info, obj), None)
 
     def _admit_update(self, info: KindInfo, new: Obj, old: Obj) -> Obj:
+        limits.check_metadata_size(info, new)
+        self._drop_builtin_unknowns(info, new)
         if info == CRD_KIND:
-            causes = crds.check_crd(new)
+            causes = crds.check_crd(new, old)
             if causes:
                 raise errors.invalid(CRD_KIND.kind, CRD_KIND.group, new["metadata"]["name"], causes)
             if not objectmeta.is_terminating(new):
@@ -331,6 +363,12 @@ class Cluster:
                 new["status"] = {**established, "conditions": conditions}
             return new
         return self._admit_custom(info, builtin_rules.normalize(info, new), old)
+
+    def _drop_builtin_unknowns(self, info: KindInfo, obj: Obj) -> None:
+        if info.crd_name is None and (
+            name := builtin_schemas.definition_name(info.group, info.version, info.kind)
+        ):
+            builtin_schemas.unknown_fields(name, obj, drop=True)
 
     def _admit_custom(self, info: KindInfo, obj: Obj, old: Obj | None) -> Obj:
         crd = self.crd_of(info)
@@ -368,6 +406,8 @@ class Cluster:
     def _commit(self, info: KindInfo, obj: Obj, event_type: str) -> Obj:
         """Stamp a new resourceVersion, store (or drop, for DELETED) and publish the watch event."""
         storage = self.registry.storage_kind(info)
+        if event_type != "DELETED":
+            limits.check_stored_size(obj)
         self._rv += 1
         stored = copy.deepcopy(obj)
         stored.update(apiVersion=storage.api_version, kind=storage.kind)

@@ -5,58 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from . import crdvalidation
 from .kinds import KindInfo
 
 CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 
 
-def _field(path: str, message: str, reason: str = "FieldValueRequired") -> dict[str, str]:
-    return {"field": path, "message": message, "reason": reason}
-
-
-def check_crd(crd: Mapping[str, Any]) -> list[dict[str, str]]:
-    """The structural problems kube-apiserver would reject a CRD for (a useful subset), as causes."""
-    causes: list[dict[str, str]] = []
-    spec = crd.get("spec") or {}
-    names = spec.get("names") or {}
-    group, plural, kind = spec.get("group"), names.get("plural"), names.get("kind")
-    if not group:
-        causes.append(_field("spec.group", "Required value"))
-    if not plural:
-        causes.append(_field("spec.names.plural", "Required value"))
-    if not kind:
-        causes.append(_field("spec.names.kind", "Required value"))
-    name = (crd.get("metadata") or {}).get("name")
-    if group and plural and name != f"{plural}.{group}":
-        causes.append(
-            _field(
-                "metadata.name",
-                f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group',
-                "FieldValueInvalid",
-            )
-        )
-    if spec.get("scope") not in {"Namespaced", "Cluster"}:
-        causes.append(
-            _field(
-                "spec.scope",
-                f'Unsupported value: "{spec.get("scope")}": supported values: "Cluster", "Namespaced"',
-                "FieldValueNotSupported",
-            )
-        )
-    versions = spec.get("versions") or []
-    if not versions:
-        causes.append(
-            _field("spec.versions", "Required value: must have exactly one version marked as storage version")
-        )
-    elif sum(1 for version in versions if version.get("storage")) != 1:
-        causes.append(
-            _field(
-                "spec.versions",
-                "Invalid value: must have exactly one version marked as storage version",
-                "FieldValueInvalid",
-            )
-        )
-    return causes
+def check_crd(crd: dict[str, Any], old: Mapping[str, Any] | None = None) -> list[dict[str, str]]:
+    """Default the CRD in place (names, conversion), then every cause kube-apiserver would refuse it for."""
+    crdvalidation.apply_defaults(crd)
+    return [cause.as_dict() for cause in crdvalidation.validate_crd(crd, old)]
 
 
 def storage_version(crd: Mapping[str, Any]) -> str:

@@ -20,11 +20,13 @@ from typing import Any
 import aiohttp.web
 import attrs
 import kmock
+import multidict
 import yaml
 
-from . import discovery, errors, patching, protobuf, selectors, tables
+from . import discovery, errors, limits, openapi, patching, protobuf, rbac, selectors, tables
 from .admitting import default_admitter
 from .cluster import Accepts, Cluster
+from .faults import Faults
 from .kinds import KindInfo
 from .routing import ApiPath, parse_path
 from .watching import TooOldResourceVersion, WatchEvent
@@ -33,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 JSON = "application/json"
 _raw_request: contextvars.ContextVar[aiohttp.web.BaseRequest] = contextvars.ContextVar("raw_request")
+_user: contextvars.ContextVar[str] = contextvars.ContextVar("user", default="")
 
 
 def _default_cluster() -> Cluster:
@@ -67,14 +70,33 @@ def _action(method: str, api: ApiPath | None, watch: bool) -> kmock.action | Non
     return None
 
 
-def _json(body: Any, status: int = 200) -> aiohttp.web.StreamResponse:
-    return aiohttp.web.json_response(body, status=status)
+def _json(body: Any, status: int = 200, warnings: list[str] | None = None) -> aiohttp.web.StreamResponse:
+    """A JSON response; each warning becomes a `Warning: 299 - "text"` header (kubectl prints them)."""
+    headers = multidict.CIMultiDict(("Warning", f"299 - {json.dumps(text)}") for text in warnings or ())
+    return aiohttp.web.json_response(body, status=status, headers=headers)
+
+
+class _Warnings(list[str]):
+    """A request's Warning texts, also logged on the emulator as (user, method, path, text)."""
+
+    def __init__(self, log: list[tuple[str, str, str, str]], user: str, method: str, path: str) -> None:
+        super().__init__()
+        self._log, self._where = log, (user, method, path)
+
+    def extend(self, texts: Any) -> None:
+        texts = list(texts)
+        super().extend(texts)
+        self._log.extend((*self._where, text) for text in texts)
 
 
 @attrs.define(kw_only=True)
 class KubeEmulator(kmock.KubernetesEmulator):
     cluster: Cluster = attrs.field(factory=_default_cluster)
     request_log_limit: int | None = 1000  # keep the last N requests (None: all) for DSL assertions
+    tokens: rbac.Tokens | None = None  # set: bearer tokens are required and RBAC is enforced
+    faults: Faults = attrs.field(factory=Faults)
+    decisions: list[rbac.Decision] = attrs.field(factory=list)  # every authorized resource request
+    warned: list[tuple[str, str, str, str]] = attrs.field(factory=list)  # (user, method, path, warning)
 
     def __attrs_post_init__(self) -> None:
         # kmock's stateful fallbacks (the parent's post-init) are deliberately not registered:
@@ -88,7 +110,10 @@ class KubeEmulator(kmock.KubernetesEmulator):
         if self.request_log_limit is not None and len(self._requests) > self.request_log_limit:
             del self._requests[: len(self._requests) - self.request_log_limit]
         try:
-            return await self._handle(request)
+            user = self._authorize(raw_request)
+            _user.set(user.name if user else "")
+            fault = await self.faults.apply(raw_request.method, raw_request.path, user.name if user else None)
+            return fault if fault is not None else await self._handle(request)
         except errors.ApiError as exc:
             return _json(exc.status(), exc.code)
         except Exception as exc:
@@ -96,6 +121,26 @@ class KubeEmulator(kmock.KubernetesEmulator):
             if self._errors:
                 self._errors[-1].append(exc)
             return await self._render_error(exc)
+
+    def _authorize(self, raw: aiohttp.web.BaseRequest) -> rbac.User | None:
+        """In RBAC mode: the authenticated user, once RBAC allowed the request (401/403 otherwise)."""
+        if self.tokens is None:
+            return None
+        user = self.tokens.user_of(raw.headers.get("Authorization"))
+        if user is None:
+            raise rbac.unauthorized()
+        attributes = rbac.attributes(raw.method, raw.path, raw.query, user)
+        verdict = rbac.Authorizer(self._rbac_objects).authorize(attributes)
+        if attributes.resource_request:
+            grant = verdict if isinstance(verdict, rbac.Grant) else None
+            self.decisions.append(rbac.Decision(attributes, grant, verdict is not None))
+        if verdict is None:
+            raise rbac.forbidden(attributes)
+        return user
+
+    def _rbac_objects(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
+        info = self.cluster.registry.lookup(rbac.RBAC_GROUP, "v1", plural)
+        return [] if info is None else self.cluster.list_objects(info, namespace).items
 
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         try:
@@ -167,11 +212,20 @@ class KubeEmulator(kmock.KubernetesEmulator):
             obj = self.cluster.get(info, namespace, name)
             return _json(tables.table(info, [obj], None) if table else obj)
 
+        limits.check_body_size(request.body)
         body = self._body(request, raw)
+        warnings = _Warnings(self.warned, _user.get(), method, raw.path)
+        options_kind = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions"}.get(
+            method, ""
+        )
+        checks: dict[str, Any] = {}
+        if options_kind:
+            checks = {"field_validation": limits.directive(params, options_kind), "warnings": warnings}
         if method == "POST":
             if name is not None:
                 raise errors.method_not_allowed(method, raw.path)
-            return _json(self.cluster.create(info, namespace, body, dry_run=dry_run), 201)
+            made = self.cluster.create(info, namespace, body, dry_run=dry_run, **checks)
+            return _json(made, 201, warnings)
         if name is None:
             if method == "DELETE":
                 deleted = self.cluster.delete_collection(info, namespace, self._selector(params))
@@ -179,15 +233,25 @@ class KubeEmulator(kmock.KubernetesEmulator):
             raise errors.method_not_allowed(method, raw.path)
         if method == "PUT":
             sub = api.subresource
-            return _json(self.cluster.replace(info, namespace, name, body, subresource=sub, dry_run=dry_run))
+            replaced = self.cluster.replace(
+                info, namespace, name, body, subresource=sub, dry_run=dry_run, **checks
+            )
+            return _json(replaced, 200, warnings)
         if method == "PATCH":
             created = raw.content_type == patching.APPLY_PATCH and not self.cluster.exists(
                 info, namespace, name
             )
             patched = self.cluster.patch(
-                info, namespace, name, raw.content_type, body, subresource=api.subresource, dry_run=dry_run
+                info,
+                namespace,
+                name,
+                raw.content_type,
+                body,
+                subresource=api.subresource,
+                dry_run=dry_run,
+                **checks,
             )
-            return _json(patched, 201 if created else 200)
+            return _json(patched, 201 if created else 200, warnings)
         if method == "DELETE":
             options = body if isinstance(body, Mapping) else {}
             dry_run = dry_run or "All" in (options.get("dryRun") or [])
@@ -200,6 +264,19 @@ class KubeEmulator(kmock.KubernetesEmulator):
     def _discovery(self, path: str) -> dict[str, Any] | None:
         registry = self.cluster.registry
         path = "/" + path.strip("/")
+        if path == "/openapi/v2":
+            return openapi.v2_document(registry, self.cluster.crd_of)
+        if path == "/openapi/v3":
+            return openapi.v3_index(registry, self.cluster.crd_of)
+        if path.startswith("/openapi/v3/"):
+            parts = path.removeprefix("/openapi/v3/").split("/")
+            if parts[0] == "api" and len(parts) == 2:
+                group, version = "", parts[1]
+            elif parts[0] == "apis" and len(parts) == 3:
+                group, version = parts[1], parts[2]
+            else:
+                return self._missing(path)
+            return openapi.v3_document(registry, self.cluster.crd_of, group, version) or self._missing(path)
         if path == "/":
             return discovery.root_paths(registry)
         if path == "/version":

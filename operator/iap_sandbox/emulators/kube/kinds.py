@@ -75,7 +75,7 @@ CRD_KIND = _builtin(
     status=True,
 )
 
-# The built-in kinds kopf, kubectl and the operator touch. Everything else arrives via CRDs.
+# The built-in kinds kopf, kubectl, the operator and its manifests touch. Everything else arrives via CRDs.
 BUILTIN_KINDS: tuple[KindInfo, ...] = (
     NAMESPACE_KIND,
     CRD_KIND,
@@ -85,6 +85,14 @@ BUILTIN_KINDS: tuple[KindInfo, ...] = (
     _builtin("", "v1", "events", "Event", True, "ev"),
     _builtin("events.k8s.io", "v1", "events", "Event", True, "ev"),
     _builtin("coordination.k8s.io", "v1", "leases", "Lease", True),
+    # What `kubectl apply -k deploy/` installs besides the CRD (no controllers act on them here).
+    _builtin("", "v1", "services", "Service", True, "svc", status=True),
+    _builtin("apps", "v1", "deployments", "Deployment", True, "deploy", status=True),
+    _builtin("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, "pdb", status=True),
+    _builtin("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
+    _builtin("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
+    _builtin("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
+    _builtin("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
     # kopf's peering kinds (normally installed from kopf's own CRDs); schemaless here.
     _builtin("kopf.dev", "v1", "kopfpeerings", "KopfPeering", True),
     _builtin("kopf.dev", "v1", "clusterkopfpeerings", "ClusterKopfPeering", False),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,22 @@ def load_manifests(path: str | Path) -> list[dict[str, Any]]:
     return result
 
 
-def kubeconfig(url: str, namespace: str = "default", context: str = "iap-emulator") -> dict[str, Any]:
-    """A kubeconfig for the emulated API (plain HTTP, no credentials: it accepts every request)."""
+def kubeconfig(
+    url: str,
+    namespace: str = "default",
+    context: str = "iap-emulator",
+    token: str | None = None,
+    ca_pem: bytes | None = None,
+) -> dict[str, Any]:
+    """A kubeconfig for the emulated API (plain HTTP; HTTPS and a bearer token when RBAC is enforced)."""
+    cluster: dict[str, Any] = {"server": url}
+    if ca_pem:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": context, "cluster": {"server": url}}],
-        "users": [{"name": context, "user": {}}],
+        "clusters": [{"name": context, "cluster": cluster}],
+        "users": [{"name": context, "user": {"token": token} if token else {}}],
         "contexts": [
             {"name": context, "context": {"cluster": context, "user": context, "namespace": namespace}}
         ],
@@ -37,11 +47,18 @@ def kubeconfig(url: str, namespace: str = "default", context: str = "iap-emulato
     }
 
 
-def write_kubeconfig(path: str | Path, url: str, namespace: str = "default") -> Path:
+def write_kubeconfig(
+    path: str | Path,
+    url: str,
+    namespace: str = "default",
+    token: str | None = None,
+    ca_pem: bytes | None = None,
+) -> Path:
     """Write a kubeconfig for `url` to `path` (kubectl, the `kubernetes` client, kopf's kubeconfig login)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(yaml.safe_dump(kubeconfig(url, namespace), sort_keys=False), encoding="utf-8")
+    document = kubeconfig(url, namespace, token=token, ca_pem=ca_pem)
+    target.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return target
 
 
