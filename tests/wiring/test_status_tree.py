@@ -40,7 +40,9 @@ def flat(nodes: list[dict[str, Any]], depth: int = 0) -> list[tuple[int, str, st
 async def test_the_tree_follows_gcp_references_and_shows_what_is_there_now(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async with world(tmp_path, monkeypatch) as w:
+    async with world(
+        tmp_path, monkeypatch, rbac=False
+    ) as w:  # the command reads as the user, not the operator
         point_at(monkeypatch, w.gcp.url)
         await w.create(protected())
         obj = await w.wait_ready()
@@ -95,7 +97,7 @@ async def test_the_tree_follows_gcp_references_and_shows_what_is_there_now(
 
 
 async def test_a_missing_resource_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    async with world(tmp_path, monkeypatch, start=False):
+    async with world(tmp_path, monkeypatch, start=False, rbac=False):
         with pytest.raises(SystemExit) as exit_:
             await status_tree.status(["nope", "--offline"])
         assert str(exit_.value) == "iap-operator status: IapProtectedService default/nope not found"
