@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from iap_operator.engine.settings import ProjectPolicy, Settings
 from iap_operator.gcp.config import SERVICES, GcpConfig
+from iap_operator.gcp.retries import RetryPolicy
 from iap_operator.wiring import metrics
 
 
@@ -39,6 +40,14 @@ class Config:
     lease_name: str | None = None  # a Lease keeps a single active instance
     lease_namespace: str = "default"
     identity: str = "iap-operator"
+    # Leader election (client-go's semantics and defaults) and per-call GCP retries.
+    lease_duration: float = 15.0
+    lease_renew_deadline: float = 10.0
+    lease_retry_period: float = 2.0
+    gcp_call_deadline: float = 30.0
+    gcp_retry_initial: float = 0.25
+    gcp_retry_max: float = 8.0
+    gcp_retry_budget: float = 3.0
 
     def settings(self) -> Settings:
         return Settings(
@@ -55,7 +64,13 @@ class Config:
             max_workers=self.gcp_threads,
             qps=self.gcp_qps,
             burst=max(1, int(self.gcp_qps * 2)),
+            retry=RetryPolicy(
+                deadline=self.gcp_call_deadline, initial=self.gcp_retry_initial, max_pause=self.gcp_retry_max
+            ),
+            retry_budget_ratio=self.gcp_retry_budget,
             on_call=metrics.observe_gcp_call,
+            on_retry=metrics.observe_gcp_retry,
+            on_refused=metrics.observe_gcp_refused,
         )
 
 
@@ -103,6 +118,7 @@ def parse_args(argv: Sequence[str]) -> Config:
         "--lease-name", default=_env("LEASE_NAME"), help="hold this Lease while working (one instance)"
     )
     p.add_argument("--lease-namespace", default=_env("LEASE_NAMESPACE", "default"))
+    _resilience_flags(p)
     p.add_argument("--verbose", action="store_true")
     a = p.parse_args(list(argv))
     env_namespaces = [n for n in (_env("NAMESPACES", "") or "").split(",") if n]
@@ -139,4 +155,68 @@ def parse_args(argv: Sequence[str]) -> Config:
         lease_name=a.lease_name or None,
         lease_namespace=a.lease_namespace,
         identity=os.environ.get("POD_ID") or socket.gethostname(),
+        lease_duration=a.lease_duration,
+        lease_renew_deadline=a.lease_renew_deadline,
+        lease_retry_period=a.lease_retry_period,
+        gcp_call_deadline=a.gcp_call_deadline,
+        gcp_retry_initial=a.gcp_retry_initial,
+        gcp_retry_max=a.gcp_retry_max,
+        gcp_retry_budget=a.gcp_retry_budget,
+    )
+
+
+def _seconds(name: str, default: float) -> float:
+    return float(_env(name) or default)
+
+
+def _resilience_flags(p: argparse.ArgumentParser) -> None:
+    """Leader election timing (client-go's meaning and defaults) and per-call Google API retries."""
+    p.add_argument(
+        "--lease-duration",
+        type=float,
+        default=_seconds("LEASE_DURATION", 15.0),
+        help="seconds a standby waits without seeing the Lease change before taking it over "
+        "(IAP_OPERATOR_LEASE_DURATION, default 15)",
+    )
+    p.add_argument(
+        "--lease-renew-deadline",
+        type=float,
+        default=_seconds("LEASE_RENEW_DEADLINE", 10.0),
+        help="seconds the leader keeps acting without a successful renewal; then it stops writing and "
+        "exits. Less than --lease-duration (IAP_OPERATOR_LEASE_RENEW_DEADLINE, default 10)",
+    )
+    p.add_argument(
+        "--lease-retry-period",
+        type=float,
+        default=_seconds("LEASE_RETRY_PERIOD", 2.0),
+        help="seconds between Lease renewals and acquisition attempts; renew deadline > 1.2 x this "
+        "(IAP_OPERATOR_LEASE_RETRY_PERIOD, default 2)",
+    )
+    p.add_argument(
+        "--gcp-call-deadline",
+        type=float,
+        default=_seconds("GCP_CALL_DEADLINE", 30.0),
+        help="seconds after its first attempt a Google API call is no longer retried; the reconcile's own "
+        "backoff takes over (IAP_OPERATOR_GCP_CALL_DEADLINE, default 30; 0: no per-call retries)",
+    )
+    p.add_argument(
+        "--gcp-retry-initial",
+        type=float,
+        default=_seconds("GCP_RETRY_INITIAL", 0.25),
+        help="seconds: the first retry pause is random up to this, doubling per retry "
+        "(IAP_OPERATOR_GCP_RETRY_INITIAL, default 0.25)",
+    )
+    p.add_argument(
+        "--gcp-retry-max",
+        type=float,
+        default=_seconds("GCP_RETRY_MAX", 8.0),
+        help="seconds: the longest retry pause, unless Retry-After asks for more "
+        "(IAP_OPERATOR_GCP_RETRY_MAX, default 8)",
+    )
+    p.add_argument(
+        "--gcp-retry-budget",
+        type=float,
+        default=_seconds("GCP_RETRY_BUDGET", 3.0),
+        help="retries each successful Google API call pays for, process-wide; when calls mostly fail, "
+        "retries stop multiplying the load (IAP_OPERATOR_GCP_RETRY_BUDGET, default 3)",
     )
