@@ -1,6 +1,8 @@
 """`iap-operator run` as a real process against a `World`'s emulators: start, SIGKILL, SIGSTOP/SIGCONT.
 
 Crash-safety and leader-election tests kill processes, never raise exceptions inside the operator.
+`Tap` is a recording reverse proxy to put between one process and an emulator: what that process sent,
+and when (on this process's monotonic clock), with hooks to hold, refuse or act on a request.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from tests.e2e.harness import PROJECT, World
+import aiohttp
+from aiohttp import web
+from tests.e2e.harness import PROJECT, READ_VERBS, WRITES, World
 
 SERVICES = ("compute", "run", "iap", "serviceusage", "cloudresourcemanager")
 FAST = ("--poll-interval=0.2", "--missing-retry=0.2", "--backoff-base=0.05", "--backoff-max=0.5")
@@ -107,3 +112,79 @@ async def operator_process(
         yield process
     finally:
         await process.stop()
+
+
+# --- a recording reverse proxy --------------------------------------------------------------------------
+
+Hook = Callable[[web.Request], Awaitable[None]]
+_HOP_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "accept-encoding"}
+)
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """A request the tap forwarded: when it arrived and when its answer went back (monotonic)."""
+
+    at: float
+    answered: float
+    method: str
+    path: str
+    status: int
+
+    @property
+    def write(self) -> bool:
+        """A Google Cloud (or Kubernetes) mutation; POSTs that only read are left out."""
+        return self.method in WRITES and not self.path.endswith(READ_VERBS)
+
+
+class Tap:
+    """Forwards every request to `target` and records it. `before(request)` runs first (it may wait, or
+    raise an `aiohttp.web.HTTPException` to answer instead); `after(request)` runs once the target
+    answered, before the answer is relayed (kill the client there: the write happened, its answer is lost).
+    """
+
+    def __init__(self, target: str) -> None:
+        self.target = target.rstrip("/")
+        self.url = ""
+        self.arrivals: list[Arrival] = []
+        self.before: Hook | None = None
+        self.after: Hook | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    def writes(self) -> list[Arrival]:
+        return [a for a in self.arrivals if a.write and a.status < 400]
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
+        if self.before is not None:
+            await self.before(request)
+        assert self._session is not None
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
+        body = await request.read()
+        async with self._session.request(
+            request.method, self.target + request.rel_url.path_qs, headers=headers, data=body or None
+        ) as upstream:
+            payload = await upstream.read()
+            status = upstream.status
+            relayed = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS}
+        self.arrivals.append(Arrival(arrived, time.monotonic(), request.method, request.path, status))
+        if self.after is not None:
+            await self.after(request)
+        return web.Response(body=payload, status=status, headers=relayed)
+
+    async def __aenter__(self) -> Tap:
+        self._session = aiohttp.ClientSession(auto_decompress=False)
+        server = web.Server(self._forward)
+        self._runner = web.ServerRunner(server, handler_cancellation=True, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = self._runner.addresses[0][:2]
+        self.url = f"http://{host}:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()

@@ -121,6 +121,10 @@ def parse_args(argv: Sequence[str]) -> Config:
     _resilience_flags(p)
     p.add_argument("--verbose", action="store_true")
     a = p.parse_args(list(argv))
+    if not a.lease_duration > a.lease_renew_deadline > 1.2 * a.lease_retry_period > 0:
+        p.error("expected --lease-duration > --lease-renew-deadline > 1.2 x --lease-retry-period > 0")
+    if a.gcp_call_deadline < 0 or a.gcp_retry_initial <= 0 or a.gcp_retry_max <= 0 or a.gcp_retry_budget < 0:
+        p.error("GCP retry settings: deadline >= 0, initial and max pauses > 0, budget >= 0")
     env_namespaces = [n for n in (_env("NAMESPACES", "") or "").split(",") if n]
     endpoints = {
         s: os.environ[f"IAP_OPERATOR_ENDPOINT_{s.upper()}"]
