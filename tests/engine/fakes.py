@@ -48,6 +48,7 @@ from iap_operator.engine.resources import (
 IAP_SERVICE = "iap.googleapis.com"
 _NO_MARKS = Marks()
 _LABELED = {Kind.ADDRESS, Kind.FORWARDING_RULE}  # the kinds compute v1 gives labels (others: description)
+_DESCRIPTION_PATCHABLE = {Kind.BACKEND_SERVICE, Kind.URL_MAP, Kind.TARGET_HTTPS_PROXY, Kind.TARGET_HTTP_PROXY}
 
 
 # --- the call log and fault injection ------------------------------------------------------------------
@@ -189,15 +190,19 @@ class FakeCompute(Generic[S]):
             )
         del self.items[(project, key)]
 
-    async def unmark(self, project: str, observed: Observed[S], marks: Marks) -> None:
+    async def unmark(self, project: str, observed: Observed[S], marks: Marks) -> Marks:
         key = observed.spec.key
         await self.world.recorder.call(self.port, "unmark", write=True, subject=key.name)
         current = self._current(project, key)
         if observed.fingerprint != current.fingerprint:
             raise CloudError(Fault.CONFLICT, f"fingerprint of '{key.path(project)}' is stale")
+        # As compute: labels where the kind has them, the description only where it has a patch.
+        description = marks.description if self.kind in _DESCRIPTION_PATCHABLE else current.marks.description
+        kept = self._kept(Marks(description=description, labels=marks.labels))
         self.items[(project, key)] = dataclasses.replace(
-            current, marks=self._kept(marks), fingerprint=self.world.next_fingerprint()
+            current, marks=kept, fingerprint=self.world.next_fingerprint()
         )
+        return kept
 
     # --- test-side helpers (not recorded) ----------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from iap_operator.engine.identity import Identity
 from iap_operator.engine.outcome import Event, Memory, TeardownOutcome
 from iap_operator.engine.ports import Cloud
 from iap_operator.engine.removal import delete_owned, find_owned
-from iap_operator.engine.resources import IamTarget, IamTargetKind, Key
+from iap_operator.engine.resources import IamTarget, IamTargetKind, Key, Marks
 from iap_operator.engine.settings import Settings
 
 
@@ -76,10 +76,10 @@ class Teardown:
         for key in keys:
             found = await find_owned(self.cloud, identity, project, key)
             if found is not None:
-                await self.cloud.compute(key.kind).unmark(project, found, identity.released(found.marks))
-                outcome.events.append(
-                    Event("Abandoned", f"left {key.kind} {key.name} in place, ownership marks removed")
+                kept = await self.cloud.compute(key.kind).unmark(
+                    project, found, identity.released(found.marks)
                 )
+                outcome.events.append(Event("Abandoned", _abandoned(key, found.marks, kept, identity)))
 
     async def _revoke(
         self,
@@ -131,3 +131,15 @@ class Teardown:
                 IamTargetKind.IAP_BACKEND_SERVICE, number, lb.backend_service.name, lb.backend_service.region
             )
         return None  # our own backend service is deleted with its policy
+
+
+def _abandoned(key: Key, before: Marks, kept: Marks, identity: Identity) -> str:
+    """What Abandon did to one resource, honestly: compute cannot rewrite every kind's description."""
+    where = f"left {key.kind} {key.name} in place"
+    if not identity.owns(kept):
+        return f"{where}, ownership marks removed"
+    labels = "ownership labels removed; " if before.labels != kept.labels else ""
+    return (
+        f"{where}; {labels}its description still names this resource as owner "
+        f"(compute cannot change the description of a {key.kind})"
+    )
