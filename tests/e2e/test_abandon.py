@@ -3,10 +3,9 @@ and its Event says exactly what stayed."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import asyncio
 import contextlib
+from pathlib import Path
 from typing import Any
 
 import pytest

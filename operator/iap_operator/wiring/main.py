@@ -24,7 +24,9 @@ def build_registry(config: Config, may_write: WriteGate = always_open) -> kopf.O
     cloud = build_cloud(dataclasses.replace(config.gcp(), may_write=may_write))
     settings = config.settings()
     kube = KubeClient()
-    app = handlers.App(config, Reconciler(cloud, kube, settings), Teardown(cloud, settings), kube)
+    # Every Secret value the engine reads is remembered by the log filter: no log line can carry it.
+    secrets = logs.RememberSecrets(kube)
+    app = handlers.App(config, Reconciler(cloud, secrets, settings), Teardown(cloud, settings), kube)
     registry = kopf.OperatorRegistry()
     handlers.register(registry, app)
     return registry
