@@ -20,6 +20,11 @@ run: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m pytest $(ARGS)
 
+.PHONY: faults
+## The fault suite's long run: more resources, more disturbances, several seeds (IAP_FAULTS_SEEDS=1,2,3).
+faults: $(STAMP)
+	IAP_FAULTS_LONG=1 $(BIN)/python -m pytest tests/faults $(ARGS)
+
 .PHONY: bench
 ## The apply-to-Ready benchmark (bench/README.md); writes bench/results.json. ARGS="--runs 3" etc.
 bench: $(STAMP)

@@ -246,7 +246,7 @@ async def test_a_closed_gate_refuses_writes_and_lets_reads_through() -> None:
 
     assert write.times == []
     assert hooks.refused == [("compute", "backendServices.patch", "fenced")]
-    assert not isinstance(WriteFenced("compute", "x"), CloudError)  # the engine must not report it
+    assert isinstance(WriteFenced("compute", "x"), asyncio.CancelledError)  # a cancellation, not an error
 
 
 async def test_the_gate_is_checked_on_the_worker_thread_right_before_the_request() -> None:

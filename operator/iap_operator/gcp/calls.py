@@ -2,10 +2,13 @@
 
 Every Google API call of the adapters goes through `Caller`. A call is attempted, and retried on transient
 failures when it is safe to repeat (`retries.repeatable`) within its `RetryPolicy` and the process-wide
-`RetryBudget`; every attempt waits for the rate limiter and reaches the `on_call` hook. A write is
-attempted only while the write gate (`GcpConfig.may_write`, the leader's lease) is open, checked on the
-worker thread immediately before the request goes out; a closed gate raises `WriteFenced`, which is not a
-`CloudError`: the engine does not turn it into a condition, the pass ends at its next write.
+`RetryBudget`; every attempt waits for the rate limiter and reaches the `on_call` hook. The client
+libraries' own retries stay off (`retry=None` at every call site): one retry layer, one budget.
+
+A write is attempted only while the write gate (`GcpConfig.may_write`, the leader's lease) is open,
+checked on the worker thread immediately before the request goes out. A closed gate raises `WriteFenced`,
+a *cancellation*: the pass stops where it is, and neither the engine nor kopf records or reports anything
+for it (a failure would be written to the object by an instance that is no longer the leader).
 """
 
 from __future__ import annotations
@@ -29,13 +32,17 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class WriteFenced(Exception):
-    """A write was refused because this instance no longer holds the leader lease."""
+class WriteFenced(asyncio.CancelledError):
+    """A write was refused because this instance no longer holds the leader lease: the pass is cancelled."""
 
     def __init__(self, service: str, method: str) -> None:
         super().__init__(f"{service} {method} not sent: this instance is not the leader")
         self.service = service
         self.method = method
+
+
+class _Refused(Exception):
+    pass
 
 
 class _Failed(Exception):
@@ -128,14 +135,14 @@ class Caller:
         def fenced() -> T:
             # On the worker thread, right before the request: the gate may have closed while it queued.
             if call.write and not self._may_write():
-                raise WriteFenced(call.service, call.method)
+                raise _Refused
             return call.fn(*call.args, **call.kwargs)
 
         try:
             result = await asyncio.get_running_loop().run_in_executor(self._executor, fenced)
-        except WriteFenced:
+        except _Refused:
             self._hook(self._on_refused, call, "fenced")
-            raise
+            raise WriteFenced(call.service, call.method) from None
         except Exception as exc:
             code = call_code(exc)
             self._hook(self._on_call, call, code)
