@@ -142,7 +142,9 @@ class Caller:
             result = await asyncio.get_running_loop().run_in_executor(self._executor, fenced)
         except _Refused:
             self._hook(self._on_refused, call, "fenced")
-            raise WriteFenced(call.service, call.method) from None
+            fenced_error = WriteFenced(call.service, call.method)
+            log.warning("%s; the pass is cancelled", fenced_error)
+            raise fenced_error from None
         except Exception as exc:
             code = call_code(exc)
             self._hook(self._on_call, call, code)
