@@ -30,6 +30,11 @@ faults: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/apply_to_ready.py $(ARGS)
 
+.PHONY: bench-faults
+## The fault benchmark (bench/README.md): N=10 mixed resources under 429/503 faults; writes bench/faults.json.
+bench-faults: $(STAMP)
+	$(BIN)/python bench/faults.py $(ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check operator tests bench
