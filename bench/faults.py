@@ -296,8 +296,9 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "faults": "every GCP request (reads, writes, operation waits, IAM) answered 429 with Retry-After "
             "1 s (realistic) or 503 with the given shares, from seeded RNGs",
             "bound_realistic_s": args.within_realistic,
-            "operator_realistic": "defaults: per-call deadline 30 s, retry pauses full jitter 0.25 s doubling to "
-            "8 s, retry budget ratio 3, pass backoff 2 s doubling to 300 s, 20 calls/s; all scaled",
+            "operator_realistic": "defaults: per-call deadline 30 s, retry pauses full jitter 0.25 s "
+            "doubling to 8 s, retry budget ratio 3, pass backoff 2 s doubling to 300 s, 20 calls/s; "
+            "all scaled",
         },
         "figures": figures,
     }

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import faults
 import pytest
+
+import faults
 
 
 def test_two_rules_in_a_row_hit_their_shares() -> None:

@@ -8,7 +8,9 @@ are events, not timers: the leader is frozen or killed from the tap, at a reques
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,36 @@ async def operator(w: World, tmp_path: Path, tap: Tap, name: str) -> OperatorPro
     return await start_operator(w, tmp_path, *LEASE, name=name, env={"POD_ID": name}, gcp_url=tap.url)
 
 
+@dataclass
+class Pair:
+    """pod-a (the leader) and pod-b (its standby), each through its own tap."""
+
+    world: World
+    a: OperatorProcess
+    b: OperatorProcess
+    tap_a: Tap
+    tap_b: Tap
+
+
+@contextlib.asynccontextmanager
+async def leader_and_standby(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Pair]:
+    async with (
+        world(tmp_path, monkeypatch, start=False) as w,
+        Tap(w.gcp.url) as tap_a,
+        Tap(w.gcp.url) as tap_b,
+    ):
+        a = await operator(w, tmp_path, tap_a, "pod-a")
+        try:
+            await until_holder(w, lambda h: h == "pod-a")  # pod-a leads before pod-b exists
+            b = await operator(w, tmp_path, tap_b, "pod-b")
+            try:
+                yield Pair(w, a, b, tap_a, tap_b)
+            finally:
+                await b.stop()
+        finally:
+            await a.stop()
+
+
 def owned(w: World, uid: str) -> set[str]:
     return {
         path.rsplit("/", 1)[-1]
@@ -71,45 +103,32 @@ def owned(w: World, uid: str) -> set[str]:
 async def test_a_frozen_leader_that_wakes_after_the_takeover_writes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with (
-        world(tmp_path, monkeypatch, start=False) as w,
-        Tap(w.gcp.url) as tap_a,
-        Tap(w.gcp.url) as tap_b,
-    ):
-        a = await operator(w, tmp_path, tap_a, "pod-a")
-        b: OperatorProcess | None = None
-        try:
-            await until_holder(w, lambda h: h == "pod-a")
-            b = await operator(w, tmp_path, tap_b, "pod-b")
-            await w.create(protected())
-            await w.wait_ready(within=60)
-            frozen_at: list[float] = []
+    async with leader_and_standby(tmp_path, monkeypatch) as pair:
+        w, a, tap_a, tap_b = pair.world, pair.a, pair.tap_a, pair.tap_b
+        await w.create(protected())
+        await w.wait_ready(within=60)
+        frozen_at: list[float] = []
 
-            async def freeze_on_iap_policy_read(request: web.Request, arrival: Arrival) -> None:
-                # pod-a has read the IAP policy it is about to edit: it stops before its setIamPolicy.
-                if not frozen_at and request.path.endswith(":getIamPolicy") and "/iap_web/" in request.path:
-                    a.freeze()
-                    frozen_at.append(arrival.answered)
+        async def freeze_on_iap_policy_read(request: web.Request, arrival: Arrival) -> None:
+            # pod-a has read the IAP policy it is about to edit: it stops before its setIamPolicy.
+            if not frozen_at and request.path.endswith(":getIamPolicy") and "/iap_web/" in request.path:
+                a.freeze()
+                frozen_at.append(arrival.answered)
 
-            tap_a.after = freeze_on_iap_policy_read
-            members = ["user:carol@example.com", "group:devs@example.com"]
-            await w.patch_spec("hello", {"access": {"members": members}})
-            await until_holder(w, lambda h: h == "pod-b")
+        tap_a.after = freeze_on_iap_policy_read
+        members = ["user:carol@example.com", "group:devs@example.com"]
+        await w.patch_spec("hello", {"access": {"members": members}})
+        await until_holder(w, lambda h: h == "pod-b")
 
-            def updated(o: dict[str, object] | None) -> bool:
-                return o is not None and is_ready(o) and o["status"]["grants"]["access"] == sorted(members)  # type: ignore[index]
+        def updated(o: dict[str, object] | None) -> bool:
+            return o is not None and is_ready(o) and o["status"]["grants"]["access"] == sorted(members)  # type: ignore[index]
 
-            assert await w.wait_for(updated, within=60) is not None
-            b_writes = tap_b.writes()
-            assert b_writes, "the standby did the work"
-            thawed = asyncio.get_running_loop().time()
-            a.thaw()
-            assert await a.exited(within=30) == 1  # it lost the Lease and stopped
-        finally:
-            a.kill() if a.alive else None
-            await a.stop()
-            if b is not None:
-                await b.stop()
+        assert await w.wait_for(updated, within=60) is not None
+        b_writes = tap_b.writes()
+        assert b_writes, "the standby did the work"
+        thawed = asyncio.get_running_loop().time()
+        a.thaw()
+        assert await a.exited(within=30) == 1  # it lost the Lease and stopped
         late = [x for x in tap_a.arrivals if x.write and x.at >= frozen_at[0]]
         assert late == [], f"pod-a wrote after it was frozen: {late}"
         assert thawed > b_writes[0].at
@@ -120,13 +139,8 @@ async def test_a_frozen_leader_that_wakes_after_the_takeover_writes_nothing(
 async def test_a_leader_killed_mid_pass_leaves_the_standby_nothing_to_duplicate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with (
-        world(tmp_path, monkeypatch, start=False) as w,
-        Tap(w.gcp.url) as tap_a,
-        Tap(w.gcp.url) as tap_b,
-    ):
-        a = await operator(w, tmp_path, tap_a, "pod-a")
-        b: OperatorProcess | None = None
+    async with leader_and_standby(tmp_path, monkeypatch) as pair:
+        w, a, tap_a, tap_b = pair.world, pair.a, pair.tap_a, pair.tap_b
         inserts: list[str] = []
 
         async def kill_after_third_insert(request: web.Request, arrival: Arrival) -> None:
@@ -135,16 +149,9 @@ async def test_a_leader_killed_mid_pass_leaves_the_standby_nothing_to_duplicate(
                 if len(inserts) == 3:
                     a.kill()  # the insert took effect; its answer never reaches pod-a
 
-        try:
-            await until_holder(w, lambda h: h == "pod-a")
-            b = await operator(w, tmp_path, tap_b, "pod-b")
-            tap_a.after = kill_after_third_insert
-            created = await w.create(protected())
-            obj = await w.wait_ready(within=90)
-        finally:
-            await a.stop()
-            if b is not None:
-                await b.stop()
+        tap_a.after = kill_after_third_insert
+        created = await w.create(protected())
+        obj = await w.wait_ready(within=90)
         assert len(inserts) >= 3
         uid = created["metadata"]["uid"]
         recorded = {r["name"] for r in obj["status"]["resources"]}

@@ -159,68 +159,46 @@ def parse_args(argv: Sequence[str]) -> Config:
         lease_name=a.lease_name or None,
         lease_namespace=a.lease_namespace,
         identity=os.environ.get("POD_ID") or socket.gethostname(),
-        lease_duration=a.lease_duration,
-        lease_renew_deadline=a.lease_renew_deadline,
-        lease_retry_period=a.lease_retry_period,
-        gcp_call_deadline=a.gcp_call_deadline,
-        gcp_retry_initial=a.gcp_retry_initial,
-        gcp_retry_max=a.gcp_retry_max,
-        gcp_retry_budget=a.gcp_retry_budget,
+        **{name: getattr(a, name) for name, _ in _RESILIENCE},
     )
 
 
-def _seconds(name: str, default: float) -> float:
-    return float(_env(name) or default)
+# Leader election timing (client-go's meaning and defaults) and per-call Google API retries: the Config
+# field, its help. The flag is --field-with-dashes, the variable IAP_OPERATOR_FIELD; the default is Config's.
+_RESILIENCE = (
+    ("lease_duration", "seconds a standby waits without seeing the Lease change before taking it over"),
+    (
+        "lease_renew_deadline",
+        "seconds the leader keeps acting without a successful renewal; then it stops writing and exits. "
+        "Less than --lease-duration",
+    ),
+    (
+        "lease_retry_period",
+        "seconds between Lease renewals and acquisition attempts; the renew deadline must exceed 1.2 x this",
+    ),
+    (
+        "gcp_call_deadline",
+        "seconds after its first attempt a Google API call is no longer retried; the reconcile's own backoff "
+        "takes over (0: no per-call retries)",
+    ),
+    ("gcp_retry_initial", "seconds: the first retry pause is random up to this, doubling per retry"),
+    ("gcp_retry_max", "seconds: the longest retry pause, unless Retry-After asks for more"),
+    (
+        "gcp_retry_budget",
+        "retries each successful Google API call pays for, process-wide; when calls mostly fail, retries "
+        "stop multiplying the load",
+    ),
+)
 
 
 def _resilience_flags(p: argparse.ArgumentParser) -> None:
-    """Leader election timing (client-go's meaning and defaults) and per-call Google API retries."""
-    p.add_argument(
-        "--lease-duration",
-        type=float,
-        default=_seconds("LEASE_DURATION", 15.0),
-        help="seconds a standby waits without seeing the Lease change before taking it over "
-        "(IAP_OPERATOR_LEASE_DURATION, default 15)",
-    )
-    p.add_argument(
-        "--lease-renew-deadline",
-        type=float,
-        default=_seconds("LEASE_RENEW_DEADLINE", 10.0),
-        help="seconds the leader keeps acting without a successful renewal; then it stops writing and "
-        "exits. Less than --lease-duration (IAP_OPERATOR_LEASE_RENEW_DEADLINE, default 10)",
-    )
-    p.add_argument(
-        "--lease-retry-period",
-        type=float,
-        default=_seconds("LEASE_RETRY_PERIOD", 2.0),
-        help="seconds between Lease renewals and acquisition attempts; renew deadline > 1.2 x this "
-        "(IAP_OPERATOR_LEASE_RETRY_PERIOD, default 2)",
-    )
-    p.add_argument(
-        "--gcp-call-deadline",
-        type=float,
-        default=_seconds("GCP_CALL_DEADLINE", 30.0),
-        help="seconds after its first attempt a Google API call is no longer retried; the reconcile's own "
-        "backoff takes over (IAP_OPERATOR_GCP_CALL_DEADLINE, default 30; 0: no per-call retries)",
-    )
-    p.add_argument(
-        "--gcp-retry-initial",
-        type=float,
-        default=_seconds("GCP_RETRY_INITIAL", 0.25),
-        help="seconds: the first retry pause is random up to this, doubling per retry "
-        "(IAP_OPERATOR_GCP_RETRY_INITIAL, default 0.25)",
-    )
-    p.add_argument(
-        "--gcp-retry-max",
-        type=float,
-        default=_seconds("GCP_RETRY_MAX", 8.0),
-        help="seconds: the longest retry pause, unless Retry-After asks for more "
-        "(IAP_OPERATOR_GCP_RETRY_MAX, default 8)",
-    )
-    p.add_argument(
-        "--gcp-retry-budget",
-        type=float,
-        default=_seconds("GCP_RETRY_BUDGET", 3.0),
-        help="retries each successful Google API call pays for, process-wide; when calls mostly fail, "
-        "retries stop multiplying the load (IAP_OPERATOR_GCP_RETRY_BUDGET, default 3)",
-    )
+    defaults = Config()
+    for name, text in _RESILIENCE:
+        variable = name.upper()
+        default = float(_env(variable) or getattr(defaults, name))
+        p.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=float,
+            default=default,
+            help=f"{text} (IAP_OPERATOR_{variable}, default {getattr(defaults, name):g})",
+        )
