@@ -33,7 +33,7 @@ bench: $(STAMP)
 .PHONY: bench-faults
 ## The fault benchmark (bench/README.md): N=10 mixed resources under 429/503 faults; writes bench/faults.json.
 bench-faults: $(STAMP)
-	$(BIN)/python bench/faults.py $(ARGS)
+	$(BIN)/python bench/faults_to_ready.py $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

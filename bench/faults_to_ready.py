@@ -1,6 +1,6 @@
 """Fault benchmark: N mixed IapProtectedServices to Ready while every GCP endpoint fails some of the time.
 
-    python bench/faults.py [--scale S] [--runs N] [--resources 10] [--out bench/faults.json]
+    python bench/faults_to_ready.py [--scale S] [--runs N] [--resources 10] [--out bench/faults.json]
 
 Per run: fresh emulators (realistic latencies times --scale), the real operator in this process (its own
 thread and loop), N resources of every mode POSTed at once, and the time until the last is Ready. The

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import faults_to_ready as faults
 import pytest
-
-import faults
 
 
 def test_two_rules_in_a_row_hit_their_shares() -> None:
