@@ -26,10 +26,20 @@ test: $(STAMP) lint
 release-manifest: $(STAMP)
 	$(BIN)/python deploy/release/render.py
 
+.PHONY: faults
+## The fault suite's long run: more resources, more disturbances, several seeds (IAP_FAULTS_SEEDS=1,2,3).
+faults: $(STAMP)
+	IAP_FAULTS_LONG=1 $(BIN)/python -m pytest tests/faults $(ARGS)
+
 .PHONY: bench
 ## The apply-to-Ready benchmark (bench/README.md); writes bench/results.json. ARGS="--runs 3" etc.
 bench: $(STAMP)
 	$(BIN)/python bench/apply_to_ready.py $(ARGS)
+
+.PHONY: bench-faults
+## The fault benchmark (bench/README.md): N=10 mixed resources under 429/503 faults; writes bench/faults.json.
+bench-faults: $(STAMP)
+	$(BIN)/python bench/faults_to_ready.py $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

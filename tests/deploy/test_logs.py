@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import kopf
 import pytest
+from google.api_core import client_logging
+from tests.e2e.harness import protected, world
+from tests.e2e.processes import operator_process
 
-from iap_operator.wiring.logs import REDACTED, configure_logging, redact_text, redact_value
+from iap_operator.wiring.logs import (
+    GOOGLE_LOGGERS,
+    REDACTED,
+    RememberSecrets,
+    configure_logging,
+    redact_text,
+    redact_value,
+    remember_secret,
+)
 
 BODY: kopf.RawBody = {
     "apiVersion": "iap-operator.dev/v1alpha1",
@@ -27,10 +40,15 @@ def stream() -> Iterator[io.StringIO]:
     root = logging.getLogger()
     objects = logging.getLogger("kopf.objects")
     saved = root.handlers[:], root.level, objects.filters[:]
+    touched = [logging.getLogger(n) for n in (*GOOGLE_LOGGERS, "google.cloud.compute_v1")]
+    google = [(g, g.handlers[:], g.level, g.propagate) for g in touched]
     out = io.StringIO()
     yield out
     root.handlers[:], objects.filters[:] = saved[0], saved[2]
     root.setLevel(saved[1])
+    for logger, handlers, level, propagate in google:
+        logger.handlers[:], logger.propagate = handlers, propagate
+        logger.setLevel(level)
 
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -175,3 +193,78 @@ def test_unformattable_arguments_never_reach_stderr(stream: io.StringIO) -> None
     (line,) = lines(stream)
     assert line["message"] == "secret is %s and %s (unformattable log arguments dropped)"
     assert SECRET not in stream.getvalue()
+
+
+@pytest.mark.parametrize("scope", ["google", "google.cloud.compute_v1"])
+def test_googles_own_debug_switch_logs_through_our_redaction(
+    stream: io.StringIO, monkeypatch: pytest.MonkeyPatch, scope: str
+) -> None:
+    """`GOOGLE_SDK_PYTHON_LOGGING_SCOPE`: the libraries' own set-up finds their loggers configured and
+    attaches no handler of its own; their request bodies reach our handler, redacted."""
+    monkeypatch.setenv("GOOGLE_SDK_PYTHON_LOGGING_SCOPE", scope)
+    configure_logging("json", logging.INFO, stream=stream)
+    client_logging.setup_logging(scope)  # what every client constructor runs (initialize_logging)
+    transport = logging.getLogger("google.cloud.compute_v1.services.backend_services.transports.rest")
+
+    assert transport.isEnabledFor(logging.DEBUG)
+    assert all(not logging.getLogger(n).handlers for n in (scope, "google"))
+    assert logging.getLogger("google").propagate
+    payload = json.dumps({"iap": {"enabled": True, "oauth2ClientId": "1.apps", "oauth2ClientSecret": SECRET}})
+    transport.debug(
+        "Sending request for google.cloud.compute_v1.BackendServicesClient.Patch",
+        extra={"httpRequest": {"payload": payload, "headers": {"Authorization": f"Bearer {SECRET}"}}},
+    )
+
+    (line,) = lines(stream)
+    assert SECRET not in stream.getvalue()
+    assert '"oauth2ClientSecret": "***"' in line["httpRequest"]["payload"]
+    assert line["httpRequest"]["headers"] == {"Authorization": f"Bearer {REDACTED}"}
+
+
+async def test_every_value_of_a_secret_read_is_redacted_wherever_it_appears(stream: io.StringIO) -> None:
+    class Store:
+        async def read(self, namespace: str, name: str) -> dict[str, str]:
+            return {"client_secret": "shh-0123456789-abcdef", "mode": "on"}
+
+    configure_logging("json", logging.DEBUG, stream=stream)
+    await RememberSecrets(Store()).read("team-a", "oauth")
+    remember_secret("tiny")  # too short to match in free text: it would redact ordinary words
+    log = logging.getLogger("iap_operator")
+    log.debug("got shh-0123456789-abcdef in a sentence, tiny and on")
+    encoded = b"x=c2hoLTAxMjM0NTY3ODktYWJjZGVm;"  # base64 of the value
+    log.debug("raw", extra={"body": encoded, "nested": [{"v": "shh-0123456789-abcdef"}]})
+
+    first, second = lines(stream)
+    assert first["message"] == f"got {REDACTED} in a sentence, tiny and on"
+    assert second["body"] == f"x={REDACTED};"  # its base64 form too
+    assert second["nested"] == [{"v": REDACTED}]
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("fmt", ["json", "text"])
+async def test_the_operator_with_googles_debug_logging_on_prints_no_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """`iap-operator run` as a process, --verbose, the Google libraries' debug switch on, a custom OAuth
+    client: every line it prints is searched for the secret (and its base64 form)."""
+    secret = "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789"
+    async with world(tmp_path, monkeypatch, start=False) as w:
+        client = {"client_id": "1234.apps.googleusercontent.com", "client_secret": secret}
+        await w.create_secret("oauth", client)
+        env = {"GOOGLE_SDK_PYTHON_LOGGING_SCOPE": "google", "IAP_OPERATOR_LOG_FORMAT": fmt}
+        async with operator_process(w, tmp_path, "--verbose", env=env) as operator:
+            await w.create(protected(oauthClient={"secretRef": {"name": "oauth"}}))
+            await w.wait_ready(within=60)
+        output = operator.output()
+    assert secret not in output
+    assert base64.b64encode(secret.encode()).decode() not in output
+    # The switch was on: Google's own request logging of the backend-service insert went through.
+    assert "Sending request for google.cloud.compute_v1.BackendServicesClient.Insert" in output
+    if fmt == "json":
+        inserts = [
+            json.loads(line)
+            for line in output.splitlines()
+            if line.startswith("{") and "BackendServicesClient.Insert" in line and "httpRequest" in line
+        ]
+        assert inserts, "the request body was logged"
+        assert all('"oauth2ClientSecret": "***"' in i["httpRequest"]["payload"] for i in inserts)

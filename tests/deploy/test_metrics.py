@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from prometheus_client import REGISTRY as GLOBAL_REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from iap_operator.engine.resources import Key, Kind
+from iap_operator.gcp.cloud import build_cloud
+from iap_operator.gcp.config import SERVICES
 from iap_operator.wiring import metrics
+from iap_operator.wiring.config import Config
 from iap_operator.wiring.metrics import METRICS, OperatorMetrics, start_metrics_server
+from iap_sandbox.emulators.gcp.testing import run_gcp_emulator
 
 
 def sample(name: str, **labels: str) -> float:
@@ -125,3 +131,42 @@ def test_metrics_server_can_serve_another_registry() -> None:
     finally:
         server.stop()
     assert 'iap_operator_drift_repairs_total{kind="UrlMap"} 3.0' in body
+
+
+def test_observe_gcp_retries_and_refusals() -> None:
+    retry = {"service": "compute", "method": "urlMaps.get", "code": "503"}
+    refused = {"service": "iap", "reason": "budget"}
+    before = sample("iap_operator_gcp_api_retries_total", **retry)
+    refused_before = sample("iap_operator_gcp_api_retries_refused_total", **refused)
+    fenced_before = sample("iap_operator_gcp_writes_fenced_total", service="compute")
+    metrics.observe_gcp_retry("compute", "urlMaps.get", 503)
+    metrics.observe_gcp_refused("iap", "setIamPolicy", "budget")
+    metrics.observe_gcp_refused("compute", "urlMaps.patch", "fenced")
+    assert sample("iap_operator_gcp_api_retries_total", **retry) == before + 1
+    assert sample("iap_operator_gcp_api_retries_refused_total", **refused) == refused_before + 1
+    assert sample("iap_operator_gcp_writes_fenced_total", service="compute") == fenced_before + 1
+    fenced = {"service": "compute", "reason": "fenced"}
+    assert METRICS.registry.get_sample_value("iap_operator_gcp_api_retries_refused_total", fenced) is None
+
+
+def test_leader_gauge() -> None:
+    metrics.set_leader(True)
+    assert sample("iap_operator_leader") == 1
+    metrics.set_leader(False)
+    assert sample("iap_operator_leader") == 0
+
+
+async def test_the_operators_gcp_config_reports_retries() -> None:
+    """`Config.gcp()` wires the retry hooks: a 503 answered once is one retry of that method and code."""
+    labels = {"service": "compute", "method": "globalAddresses.get", "code": "503"}
+    before = sample("iap_operator_gcp_api_retries_total", **labels)
+    async with run_gcp_emulator() as emu:
+        emu.add_fault(method="GET", path=r"/addresses/", status=503, count=1)
+        pool = ThreadPoolExecutor(max_workers=2)
+        try:
+            config = Config(endpoints=dict.fromkeys(SERVICES, emu.url), anonymous=True).gcp()
+            cloud = build_cloud(config, pool)
+            assert await cloud.addresses.find("demo-project", Key(Kind.ADDRESS, "nowhere")) is None
+        finally:
+            pool.shutdown(wait=False)
+    assert sample("iap_operator_gcp_api_retries_total", **labels) == before + 1

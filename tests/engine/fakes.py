@@ -194,21 +194,19 @@ class FakeCompute(Generic[S]):
             )
         del self.items[(project, key)]
 
-    async def unmark(self, project: str, observed: Observed[S], marks: Marks) -> None:
+    async def unmark(self, project: str, observed: Observed[S], marks: Marks) -> Marks:
         key = observed.spec.key
         await self.world.recorder.call(self.port, "unmark", write=True, subject=key.name)
         current = self._current(project, key)
         if observed.fingerprint != current.fingerprint:
             raise CloudError(Fault.CONFLICT, f"fingerprint of '{key.path(project)}' is stale")
-        if self.kind in _LABELED:  # setLabels: the labels only
-            remarked = Marks(current.marks.description, dict(marks.labels))
-        elif self.kind in DESCRIBED_KINDS:  # patch: the description
-            remarked = Marks(marks.description)
-        else:
-            return  # compute cannot rewrite these marks: the adapter sends nothing
+        # As compute: labels where the kind has them, the description only where it has a patch.
+        description = marks.description if self.kind in DESCRIBED_KINDS else current.marks.description
+        kept = self._kept(Marks(description=description, labels=marks.labels))
         self.items[(project, key)] = dataclasses.replace(
-            current, marks=remarked, fingerprint=self.world.next_fingerprint()
+            current, marks=kept, fingerprint=self.world.next_fingerprint()
         )
+        return kept
 
     # --- test-side helpers (not recorded) ----------------------------------------------------------------
 

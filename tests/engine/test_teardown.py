@@ -26,6 +26,7 @@ from .scenario import (
     attach_spec,
     direct_spec,
     key,
+    ownership,
     spec,
 )
 from .test_modes import shared_backend_service
@@ -162,10 +163,22 @@ async def test_abandon_deletes_nothing_and_strips_our_marks(gcp: FakeGcp, harnes
     assert claim.holder == f"default/{NAMESPACE}/web"
     after = gcp.compute_items()
     assert after.keys() == before.keys()
+    who = ownership()
+    kept_description = {Kind.NEG, Kind.SSL_CERTIFICATE, Kind.ADDRESS, Kind.FORWARDING_RULE}
+    messages = {e.message.split(" in place")[0].split()[-1]: e.message for e in outcome.events}
     for where, observed in after.items():
+        key = observed.spec.key
         assert observed.spec == before[where].spec
         assert MANAGED_BY_LABEL not in observed.marks.labels
         assert OWNER_LABEL not in observed.marks.labels
+        message = messages[key.name]
+        if key.kind in kept_description:  # compute cannot rewrite it: the Event says so
+            assert who.manages(observed.marks), where
+            assert "description still names this resource" in message, message
+        else:  # released: still ours to adopt back, no longer managed
+            assert who.owns(observed.marks), where
+            assert not who.manages(observed.marks), where
+            assert "marked as released" in message, message
     assert gcp.addresses.only().marks.labels == {"cost-center": "42"}
     assert gcp.iam.members(INVOKER_TARGET, INVOKER) == {AGENT_MEMBER}  # the service keeps working
     assert [e.reason for e in outcome.events] == ["Abandoned"] * 10 + ["Released"]

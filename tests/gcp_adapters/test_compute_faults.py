@@ -14,6 +14,7 @@ from iap_operator.engine.errors import CloudError, Fault
 from iap_operator.engine.ports import Cloud
 from iap_operator.gcp.cloud import build_cloud
 from iap_operator.gcp.config import SERVICES, GcpConfig
+from iap_operator.gcp.retries import NO_RETRIES
 from iap_sandbox.emulators.gcp.testing import EmulatorHandle, run_gcp_emulator
 
 from .conftest import MARKS, PROJECT, SEED, CallLog, chain, make_cloud, requests_to
@@ -37,16 +38,28 @@ async def test_delete_of_a_referenced_resource_is_in_use(cloud: Cloud, emulator:
         assert await cloud.compute(spec.key.kind).find(PROJECT, spec.key) is not None
 
 
-async def test_throttled_insert_carries_retry_after(cloud: Cloud, emulator: EmulatorHandle) -> None:
+def single_attempt(emu: EmulatorHandle, executor: ThreadPoolExecutor, timeout: float = 10.0) -> Cloud:
+    """Adapters that never retry a call: what one answer is classified as."""
+    config = GcpConfig(
+        endpoints=dict.fromkeys(SERVICES, emu.url), anonymous=True, timeout=timeout, retry=NO_RETRIES
+    )
+    return build_cloud(config, executor)
+
+
+async def test_a_throttle_longer_than_the_call_deadline_goes_to_the_pass_with_its_retry_after(
+    cloud: Cloud, emulator: EmulatorHandle
+) -> None:
     neg = chain().neg
-    emulator.add_fault(method="POST", path=r"/networkEndpointGroups$", status=429, retry_after=3, count=1)
+    rule = emulator.add_fault(method="POST", path=r"/networkEndpointGroups$", status=429, retry_after=60)
 
     with pytest.raises(CloudError) as caught:
         await cloud.negs.create(PROJECT, neg, MARKS)
 
     assert caught.value.fault is Fault.TRANSIENT
-    assert caught.value.retry_after == 3.0
-    assert (await cloud.negs.create(PROJECT, neg, MARKS)).spec == neg  # the fault fired once
+    assert caught.value.retry_after == 60.0
+    assert len(requests_to(emulator, "POST", "/networkEndpointGroups")) == 1  # not waited out in the call
+    emulator.world.faults.remove(rule)
+    assert (await cloud.negs.create(PROJECT, neg, MARKS)).spec == neg
 
 
 @pytest.mark.parametrize(
@@ -54,13 +67,13 @@ async def test_throttled_insert_carries_retry_after(cloud: Cloud, emulator: Emul
     [(503, Fault.TRANSIENT), (500, Fault.TRANSIENT), (403, Fault.PERMISSION_DENIED), (400, Fault.INVALID)],
 )
 async def test_http_errors_of_a_read(
-    cloud: Cloud, emulator: EmulatorHandle, status: int, fault: Fault
+    emulator: EmulatorHandle, executor: ThreadPoolExecutor, status: int, fault: Fault
 ) -> None:
     neg = chain().neg
     emulator.add_fault(method="GET", path=r"/networkEndpointGroups/", status=status, count=1)
 
     with pytest.raises(CloudError) as caught:
-        await cloud.negs.find(PROJECT, neg.key)
+        await single_attempt(emulator, executor).negs.find(PROJECT, neg.key)
 
     assert caught.value.fault is fault
     assert caught.value.retry_after is None
@@ -95,8 +108,7 @@ async def test_a_failed_operation_poll_is_retried(executor: ThreadPoolExecutor) 
 
 async def test_a_slow_answer_times_out_as_transient(executor: ThreadPoolExecutor) -> None:
     async with run_gcp_emulator(seed=SEED) as emu:
-        config = GcpConfig(endpoints=dict.fromkeys(SERVICES, emu.url), anonymous=True, timeout=0.1)
-        cloud = build_cloud(config, executor)
+        cloud = single_attempt(emu, executor, timeout=0.1)
         emu.add_fault(method="GET", path=r"/addresses/", status=0, latency=0.4, count=1)
 
         with pytest.raises(CloudError) as caught:
@@ -110,7 +122,8 @@ async def test_an_unreachable_endpoint_is_transient(executor: ThreadPoolExecutor
         probe.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
     calls = CallLog()
-    config = GcpConfig(endpoints=dict.fromkeys(SERVICES, closed), anonymous=True, timeout=2.0, on_call=calls)
+    endpoints = dict.fromkeys(SERVICES, closed)
+    config = GcpConfig(endpoints=endpoints, anonymous=True, timeout=2.0, on_call=calls, retry=NO_RETRIES)
     cloud = build_cloud(config, executor)
 
     with pytest.raises(CloudError) as caught:
@@ -147,7 +160,7 @@ async def wait_for_request(emu: EmulatorHandle, method: str, path_end: str) -> N
 
 
 async def test_a_resource_busy_with_another_operation_is_transient(
-    cloud: Cloud, emulator: EmulatorHandle
+    cloud: Cloud, emulator: EmulatorHandle, executor: ThreadPoolExecutor
 ) -> None:
     resources = chain()
     desired, observed = await create_through(cloud, resources, "backend")
@@ -160,7 +173,7 @@ async def test_a_resource_busy_with_another_operation_is_transient(
         await wait_for_request(emulator, "PATCH", desired.key.name)
 
         with pytest.raises(CloudError) as caught:
-            await cloud.backend_services.unmark(PROJECT, observed, MARKS)
+            await single_attempt(emulator, executor).backend_services.unmark(PROJECT, observed, MARKS)
 
         assert caught.value.fault is Fault.TRANSIENT
         assert "not ready" in caught.value.message

@@ -170,29 +170,44 @@ async def test_kinds_without_update_refuse_a_change(
     assert caught.value.fault is Fault.INVALID
 
 
-async def test_unmark_rewrites_labels_and_patchable_descriptions(
+async def test_unmark_rewrites_every_mark_compute_lets_us_change(
     cloud: Cloud, emulator: EmulatorHandle
 ) -> None:
+    """Every kind: labels where it has them, the description where it has a patch; the returned marks
+    are what the resource keeps (Abandon's Events say so)."""
     resources = chain()
     await create_through(cloud, resources, "rule")
+    await cloud.url_maps.create(PROJECT, resources.redirect_map, MARKS)
+    await cloud.http_proxies.create(PROJECT, resources.http_proxy, MARKS)
     released = OWNER.released(MARKS)
     assert released.labels == {}
     assert released.description.startswith("Released by iap-operator")  # says whose it was
     kept = Marks(description="kept", labels={"team": "a"})
+    described = (resources.backend, resources.url_map, resources.https_proxy, resources.http_proxy)
+    labelled = (resources.address, resources.rule)
+    unchangeable = (resources.neg, resources.certificate)
 
-    for spec in (resources.address, resources.rule, resources.backend, resources.url_map, resources.neg):
+    answers = {}
+    for spec in (*described, *labelled, *unchangeable):
         adapter = cloud.compute(spec.key.kind)
         observed = await adapter.find(PROJECT, spec.key)
         assert observed is not None
-        await adapter.unmark(PROJECT, observed, kept)
+        answers[spec.key] = await adapter.unmark(PROJECT, observed, kept)
 
     state = emulator.state()
-    for labelled in (resources.address, resources.rule):
-        assert state[compute_path(labelled)]["labels"] == {"team": "a"}
-        assert state[compute_path(labelled)]["description"] == MARKS.description  # not patchable
-    for described in (resources.backend, resources.url_map):
-        assert state[compute_path(described)]["description"] == "kept"
-    assert state[compute_path(resources.neg)]["description"] == MARKS.description
+    for spec in described:
+        assert state[compute_path(spec)]["description"] == "kept", spec.key
+        assert answers[spec.key] == Marks(description="kept")
+        assert not OWNER.owns((await cloud.compute(spec.key.kind).find(PROJECT, spec.key)).marks)
+    for spec in labelled:  # globalAddresses has no patch; globalForwardingRules.patch takes networkTier only
+        assert state[compute_path(spec)]["labels"] == {"team": "a"}
+        assert state[compute_path(spec)]["description"] == MARKS.description
+        assert answers[spec.key] == Marks(description=MARKS.description, labels={"team": "a"})
+    for spec in unchangeable:
+        assert state[compute_path(spec)]["description"] == MARKS.description
+        assert answers[spec.key] == Marks(description=MARKS.description)
+    assert state[compute_path(resources.https_proxy)]["urlMap"].endswith(resources.url_map.key.name)
+    assert len(state[compute_path(resources.https_proxy)]["sslCertificates"]) == 1
     address = await cloud.addresses.find(PROJECT, resources.address.key)
     assert address is not None
     assert address.marks == Marks(description=MARKS.description, labels={"team": "a"})

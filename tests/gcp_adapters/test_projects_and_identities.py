@@ -63,10 +63,11 @@ async def test_service_identity_still_running_is_polled(cloud: Cloud, emulator: 
 
 
 async def test_service_identity_throttled(cloud: Cloud, emulator: EmulatorHandle) -> None:
-    emulator.add_fault(method="POST", path=r":generateServiceIdentity$", status=429, retry_after=7, count=1)
+    # A Retry-After beyond the per-call deadline: not waited out in the call, handed to the pass.
+    emulator.add_fault(method="POST", path=r":generateServiceIdentity$", status=429, retry_after=70)
 
     with pytest.raises(CloudError) as caught:
         await cloud.identities.ensure_service_identity(NUMBER, "iap.googleapis.com")
 
     assert caught.value.fault is Fault.TRANSIENT
-    assert caught.value.retry_after == 7.0
+    assert caught.value.retry_after == 70.0

@@ -139,6 +139,11 @@ class Ownership:
         found = _OWNER_MARK.findall(marks.description)
         return marks.labels.get(OWNER_LABEL) in self.ids or any(who in self.ids for who in found)
 
+    def manages(self, marks: Marks) -> bool:
+        """Marked as managed (not released) for one of our ids: by its labels or its description."""
+        managed = [found["who"] for found in _MANAGED_TEXT.finditer(marks.description)]
+        return marks.labels.get(OWNER_LABEL) in self.ids or any(who in self.ids for who in managed)
+
     def remarked(self, marks: Marks) -> Marks:
         """`marks` as ours: our description and labels in place of inherited, released or stripped ones
         (everything else kept)."""

@@ -40,8 +40,9 @@ class ComputeAdapter(Protocol[S]):
 
     async def delete(self, project: str, key: Key) -> None: ...
 
-    async def unmark(self, project: str, observed: Observed[S], marks: Marks) -> None:
-        """Rewrite the marks to `marks` where the API allows it (Abandon)."""
+    async def unmark(self, project: str, observed: Observed[S], marks: Marks) -> Marks:
+        """Rewrite the marks to `marks` where the API allows it (Abandon); return the marks the resource
+        keeps (what the API cannot change stays as it was)."""
         ...
 
 

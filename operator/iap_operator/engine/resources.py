@@ -26,7 +26,9 @@ class Kind(enum.StrEnum):
 # What `unmark` can rewrite (compute v1): labels of the kinds that have them (`setLabels`), the
 # description of the kinds whose `patch` takes one. Other kinds keep the marks they were created with.
 LABELED_KINDS = frozenset({Kind.ADDRESS, Kind.FORWARDING_RULE})
-DESCRIBED_KINDS = frozenset({Kind.BACKEND_SERVICE, Kind.URL_MAP})
+DESCRIBED_KINDS = frozenset(
+    {Kind.BACKEND_SERVICE, Kind.URL_MAP, Kind.TARGET_HTTPS_PROXY, Kind.TARGET_HTTP_PROXY}
+)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from iap_operator.engine.identity import Identity, Owner, Ownership
 from iap_operator.engine.outcome import Event, Memory, TeardownOutcome
 from iap_operator.engine.ports import Cloud
 from iap_operator.engine.removal import delete_owned, discover, find_owned
-from iap_operator.engine.resources import IamTarget, IamTargetKind, Key
+from iap_operator.engine.resources import IamTarget, IamTargetKind, Key, Marks
 from iap_operator.engine.settings import Settings
 from iap_operator.engine.steps import Steps
 
@@ -103,10 +103,10 @@ class Teardown:
         for key in keys:
             found = await find_owned(self.cloud, ownership, project, key)
             if found is not None:
-                await self.cloud.compute(key.kind).unmark(project, found, ownership.released(found.marks))
-                outcome.events.append(
-                    Event("Abandoned", f"left {key.kind} {key.name} in place, ownership marks removed")
+                kept = await self.cloud.compute(key.kind).unmark(
+                    project, found, ownership.released(found.marks)
                 )
+                outcome.events.append(Event("Abandoned", _abandoned(key, found.marks, kept, ownership)))
 
     async def _release(self, steps: Steps, survey: claims.Survey, outcome: TeardownOutcome) -> None:
         """Abandon: grants stay (the service keeps working); our claims become released ones."""
@@ -158,3 +158,15 @@ class Teardown:
         key = desired.balancer(spec, project, survey.ownership.resource_name, None).backend_service.key
         ours = await find_owned(self.cloud, survey.ownership, project, key)
         return IamTarget(IamTargetKind.IAP_BACKEND_SERVICE, number, ours.id) if ours is not None else None
+
+
+def _abandoned(key: Key, before: Marks, kept: Marks, ownership: Ownership) -> str:
+    """What Abandon did to one resource, honestly: compute cannot rewrite every kind's description."""
+    where = f"left {key.kind} {key.name} in place"
+    labels = "ownership labels removed; " if before.labels != kept.labels else ""
+    if not ownership.manages(kept):
+        return f"{where}; {labels}marked as released (an object of the same name, or an heir, adopts it)"
+    return (
+        f"{where}; {labels}its description still names this resource as owner "
+        f"(compute cannot change the description of a {key.kind})"
+    )

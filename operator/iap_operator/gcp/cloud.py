@@ -22,6 +22,7 @@ from iap_operator.gcp.config import GcpConfig
 from iap_operator.gcp.iam import IamAdapter
 from iap_operator.gcp.projects import ProjectsAdapter
 from iap_operator.gcp.ratelimit import TokenBucket
+from iap_operator.gcp.retries import RetryBudget
 from iap_operator.gcp.service_identity import ServiceIdentityAdapter
 
 
@@ -29,7 +30,16 @@ def build_cloud(config: GcpConfig, executor: Executor | None = None) -> Cloud:
     """The adapters for `config`. Pass `executor` to own the thread pool's lifetime (tests); otherwise a
     pool of `config.max_workers` threads lives as long as the process."""
     pool = executor or ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="gcp")
-    caller = Caller(pool, config.on_call, TokenBucket(config.qps, config.burst))
+    caller = Caller(
+        pool,
+        config.on_call,
+        TokenBucket(config.qps, config.burst),
+        policy=config.retry,
+        budget=RetryBudget(ratio=config.retry_budget_ratio),
+        may_write=config.may_write,
+        on_retry=config.on_retry,
+        on_refused=config.on_refused,
+    )
     clients = Clients.build(config)
     compute = clients.compute
     timeout = config.timeout

@@ -1,4 +1,4 @@
-"""How the adapters reach Google: endpoints, credentials, timeouts, the metrics hook."""
+"""How the adapters reach Google: endpoints, credentials, timeouts, retries, the write gate, metrics hooks."""
 
 from __future__ import annotations
 
@@ -6,15 +6,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from iap_operator.gcp.retries import RetryPolicy
+
 # The APIs the adapters call; `GcpConfig.endpoints` may override any of them (emulators, private access).
 SERVICES = ("compute", "run", "iap", "serviceusage", "cloudresourcemanager")
 
 OnCall = Callable[[str, str, str], None]
-"""`on_call(service, method, code)` after every API call; `code` is the HTTP status or an error name."""
+"""`on_call(service, method, code)` after every API call attempt; `code` is the HTTP status or an error
+name. The same shape serves `on_retry` (the code of the attempt being retried) and `on_refused`: a
+transient failure not retried (reason unsafe, attempts, deadline or budget) or a write not sent (fenced)."""
+
+WriteGate = Callable[[], bool]
+"""`may_write()`: whether a write may be sent now (the leader election's fence); reads never ask."""
 
 
-def _ignore_call(service: str, method: str, code: str) -> None:
+def ignore_call(service: str, method: str, code: str) -> None:
     return None
+
+
+def always_open() -> bool:
+    return True
 
 
 @dataclass(frozen=True)
@@ -29,7 +40,12 @@ class GcpConfig:
     qps: float = 20.0  # Google API calls per second, process-wide (<= 0: unlimited)
     burst: int = 40
     operation_timeout: float = 900.0  # seconds a long-running operation may take before we give up
-    on_call: OnCall = _ignore_call
+    retry: RetryPolicy = field(default_factory=RetryPolicy)  # per call
+    retry_budget_ratio: float = 3.0  # retries each successful call pays for (process-wide budget)
+    may_write: WriteGate = always_open
+    on_call: OnCall = ignore_call
+    on_retry: OnCall = ignore_call
+    on_refused: OnCall = ignore_call
 
     def __post_init__(self) -> None:
         unknown = set(self.endpoints) - set(SERVICES)

@@ -12,6 +12,7 @@ from typing import Any
 from iap_operator.engine.identity import CLUSTER_NAME, DEFAULT_CLUSTER
 from iap_operator.engine.settings import ProjectPolicy, Settings
 from iap_operator.gcp.config import SERVICES, GcpConfig
+from iap_operator.gcp.retries import RetryPolicy
 from iap_operator.wiring import metrics
 
 
@@ -42,6 +43,14 @@ class Config:
     lease_name: str | None = None  # a Lease keeps a single active instance
     lease_namespace: str = "default"
     identity: str = "iap-operator"
+    # Leader election (client-go's semantics and defaults) and per-call GCP retries.
+    lease_duration: float = 15.0
+    lease_renew_deadline: float = 10.0
+    lease_retry_period: float = 2.0
+    gcp_call_deadline: float = 30.0
+    gcp_retry_initial: float = 0.25
+    gcp_retry_max: float = 8.0
+    gcp_retry_budget: float = 3.0
 
     def settings(self) -> Settings:
         return Settings(
@@ -59,7 +68,13 @@ class Config:
             max_workers=self.gcp_threads,
             qps=self.gcp_qps,
             burst=max(1, int(self.gcp_qps * 2)),
+            retry=RetryPolicy(
+                deadline=self.gcp_call_deadline, initial=self.gcp_retry_initial, max_pause=self.gcp_retry_max
+            ),
+            retry_budget_ratio=self.gcp_retry_budget,
             on_call=metrics.observe_gcp_call,
+            on_retry=metrics.observe_gcp_retry,
+            on_refused=metrics.observe_gcp_refused,
         )
 
 
@@ -266,12 +281,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--peering", env="PEERING", shown="standalone", metavar="NAME",
         help="kopf peering name (the Lease is the supported way to keep one instance active)",
     )  # fmt: skip
+    _resilience_flags(p)
     return p
 
 
 def parse_args(argv: Sequence[str]) -> Config:
     p = build_parser()
     a = p.parse_args(list(argv))
+    if not a.lease_duration > a.lease_renew_deadline > 1.2 * a.lease_retry_period > 0:
+        p.error("expected --lease-duration > --lease-renew-deadline > 1.2 x --lease-retry-period > 0")
+    if a.gcp_retry_initial <= 0 or a.gcp_retry_max <= 0:
+        p.error("--gcp-retry-initial and --gcp-retry-max must be greater than 0")
     env_namespaces = [n.strip() for n in (_env("NAMESPACES") or "").split(",") if n.strip()]
     return Config(
         namespaces=tuple(a.namespace or env_namespaces),
@@ -297,4 +317,42 @@ def parse_args(argv: Sequence[str]) -> Config:
         lease_name=a.lease_name or None,
         lease_namespace=a.lease_namespace,
         identity=os.environ.get("POD_ID") or socket.gethostname(),
+        **{name: getattr(a, name) for name, _ in _RESILIENCE},
     )
+
+
+# Leader election timing (client-go's meaning and defaults) and per-call Google API retries: the Config
+# field, its help. The flag is --field-with-dashes, the variable IAP_OPERATOR_FIELD; the default is Config's.
+_RESILIENCE = (
+    ("lease_duration", "seconds a standby waits without seeing the Lease change before taking it over"),
+    (
+        "lease_renew_deadline",
+        "seconds the leader keeps acting without a successful renewal; then it stops writing and exits. "
+        "Less than --lease-duration",
+    ),
+    (
+        "lease_retry_period",
+        "seconds between Lease renewals and acquisition attempts; the renew deadline must exceed 1.2 x this",
+    ),
+    (
+        "gcp_call_deadline",
+        "seconds after its first attempt a Google API call is no longer retried; the reconcile's own backoff "
+        "takes over (0: no per-call retries)",
+    ),
+    ("gcp_retry_initial", "seconds: the first retry pause is random up to this, doubling per retry"),
+    ("gcp_retry_max", "seconds: the longest retry pause, unless Retry-After asks for more"),
+    (
+        "gcp_retry_budget",
+        "retries each successful Google API call pays for, process-wide; when calls mostly fail, retries "
+        "stop multiplying the load",
+    ),
+)
+
+
+def _resilience_flags(p: FlagParser) -> None:
+    defaults = Config()
+    for name, text in _RESILIENCE:
+        p.flag(
+            f"--{name.replace('_', '-')}", env=name.upper(), default=getattr(defaults, name),
+            kind=_not_negative(float), metavar="SECONDS" if "seconds" in text else "N", help=text,
+        )  # fmt: skip

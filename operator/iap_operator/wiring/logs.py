@@ -6,18 +6,28 @@ name. kopf's own `--log-format=json` formatter has no redaction hook and no logg
 handler here reads the same `k8s_ref` attribute instead. A handler-level filter redacts secrets in
 every record (message, extra fields, exception text) before any formatter sees it; the same filter
 sits on kopf's `kopf.objects` logger, whose messages kopf also posts as Kubernetes Events.
+
+Two nets: values under secret-looking keys (`oauth2ClientSecret`, `password`, bearer tokens, ...) and the
+very values of every Kubernetes Secret the operator has read (`RememberSecrets`), wherever they appear.
+The Google client libraries log request and response bodies at DEBUG when asked to
+(`GOOGLE_SDK_PYTHON_LOGGING_SCOPE`, their documented switch), through a handler of their own that this
+filter would never see: `configure_logging` keeps their loggers flowing into the operator's handler, so
+their switch still works and their lines are redacted like any other.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime
 import json
 import logging
+import os
 import re
 import sys
+import threading
 from collections.abc import Mapping
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, Protocol, TextIO
 
 LogFormat = Literal["text", "json"]
 REDACTED = "***"
@@ -26,7 +36,7 @@ KOPF_OBJECTS_LOGGER = "kopf.objects"  # kopf.ObjectLogger's target; kopf posts i
 # Keys whose values are secrets: oauth2ClientSecret, client_secret, password, ... but not
 # oauth2ClientSecretSha256 (a digest, needed to explain drift).
 _SENSITIVE_KEYS = (
-    r"client_?secret|password|passwd|private_?key|access_?token|refresh_?token|id_?token|api_?key"
+    r"client_?secret|password|passwd|private_?key|access_?token|refresh_?token|id_?token|api[_-]?key"
 )
 _SECRET_KEY = re.compile(rf"[\w.-]*?(?:{_SENSITIVE_KEYS})", re.IGNORECASE)
 # `key: value`, `key=value`, `"key": "value"`, `'key': 'value'` and `\"key\": \"value\"` (JSON quoted
@@ -44,13 +54,70 @@ _RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) |
 _KOPF_ATTRS = frozenset({"k8s_ref", "k8s_skip", "settings"})
 
 
+# Google's loggers: the client libraries (`google.*`), the discovery client, the auth transport.
+GOOGLE_LOGGERS = ("google", "googleapiclient", "google_auth_httplib2")
+GOOGLE_SCOPE_VARIABLE = "GOOGLE_SDK_PYTHON_LOGGING_SCOPE"
+MIN_REMEMBERED = 8  # shorter Secret values are not matched in free text (they would redact words)
+
+
+class _KnownSecrets:
+    """Values read from Kubernetes Secrets (and their base64 form): redacted wherever they appear."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: frozenset[str] = frozenset()
+        self._pattern: re.Pattern[str] | None = None
+
+    def add(self, value: str) -> None:
+        value = value.strip()
+        if len(value) < MIN_REMEMBERED:
+            return
+        forms = {value, base64.b64encode(value.encode()).decode()}
+        with self._lock:
+            if forms <= self._values:
+                return
+            self._values |= forms
+            longest_first = sorted(self._values, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(v) for v in longest_first))
+
+    def redact(self, text: str) -> str:
+        pattern = self._pattern
+        return text if pattern is None else pattern.sub(REDACTED, text)
+
+
+KNOWN_SECRETS = _KnownSecrets()
+
+
+def remember_secret(value: str) -> None:
+    """Never print `value` (nor its base64 form) in any log line from now on."""
+    KNOWN_SECRETS.add(value)
+
+
+class _SecretReader(Protocol):
+    async def read(self, namespace: str, name: str) -> Mapping[str, str] | None: ...
+
+
+class RememberSecrets:
+    """A `SecretsPort` that remembers every value it hands out, for the redaction filter."""
+
+    def __init__(self, inner: _SecretReader) -> None:
+        self._inner = inner
+
+    async def read(self, namespace: str, name: str) -> Mapping[str, str] | None:
+        data = await self._inner.read(namespace, name)
+        for value in (data or {}).values():
+            remember_secret(value)
+        return data
+
+
 def redact_text(text: str) -> str:
-    """Replace the values of secret-bearing keys and bearer tokens in free text."""
+    """Replace remembered Secret values, the values of secret-bearing keys and bearer tokens."""
 
     def pair(match: re.Match[str]) -> str:
         quote = match.group("q") or ""
         return f"{match.group('key')}{quote}{REDACTED}{quote}"
 
+    text = KNOWN_SECRETS.redact(text)
     return _BEARER.sub(rf"\g<1>{REDACTED}", _SECRET_PAIR.sub(pair, text))
 
 
@@ -65,6 +132,8 @@ def redact_value(value: Any) -> Any:
         return [redact_value(item) for item in value]
     if isinstance(value, str):
         return redact_text(value)
+    if isinstance(value, bytes | bytearray):
+        return redact_text(bytes(value).decode("utf-8", errors="replace"))
     return value
 
 
@@ -166,4 +235,21 @@ def configure_logging(
     root.setLevel(level)
     # As kopf's own set-up does: asyncio's chatter only when debugging.
     logging.getLogger("asyncio").setLevel(logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING)
+    tame_google_loggers(root.level)
     return handler
+
+
+def tame_google_loggers(level: int, scope: str | None = None) -> None:
+    """Google's loggers log through the operator's handler (redacted), never through one of their own.
+
+    `GOOGLE_SDK_PYTHON_LOGGING_SCOPE=google` still turns their debug logging on: the named logger is set to
+    DEBUG here. Because these loggers are configured (a level set), the libraries' `initialize_logging`
+    leaves them alone instead of attaching its unredacted stdout handler and cutting them off the root.
+    """
+    scope = os.environ.get(GOOGLE_SCOPE_VARIABLE, "") if scope is None else scope
+    names = [*GOOGLE_LOGGERS, *([scope] if scope else [])]
+    for name in names:
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [h for h in logger.handlers if isinstance(h, _OperatorHandler)]
+        logger.propagate = True
+        logger.setLevel(logging.DEBUG if name == scope else level)

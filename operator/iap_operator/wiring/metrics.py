@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_wsgi_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_wsgi_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -77,6 +77,32 @@ class OperatorMetrics:
             ["service", "method", "code"],
             registry=self.registry,
         )
+        self.gcp_api_retries = Counter(
+            "iap_operator_gcp_api_retries_total",
+            "Google Cloud API calls attempted again after a transient failure, by service, method and the "
+            "result code of the failed attempt.",
+            ["service", "method", "code"],
+            registry=self.registry,
+        )
+        self.gcp_api_retries_refused = Counter(
+            "iap_operator_gcp_api_retries_refused_total",
+            "Transient Google Cloud API failures handed to the pass-level backoff instead of retried, by "
+            "service and reason: unsafe (a write that cannot be repeated safely), attempts, deadline, "
+            "budget (the process-wide retry budget is spent).",
+            ["service", "reason"],
+            registry=self.registry,
+        )
+        self.leader = Gauge(
+            "iap_operator_leader",
+            "1 while this instance holds the leader Lease and may write to Google Cloud, else 0.",
+            registry=self.registry,
+        )
+        self.gcp_writes_fenced = Counter(
+            "iap_operator_gcp_writes_fenced_total",
+            "Google Cloud writes refused because this instance no longer held the leader Lease.",
+            ["service"],
+            registry=self.registry,
+        )
         self.drift_repairs = Counter(
             "iap_operator_drift_repairs_total",
             "Writes that put a GCP resource back to the desired state after it drifted, by kind.",
@@ -103,6 +129,22 @@ def observe_reconcile(result: ReconcileResult, seconds: float) -> None:
 
 def observe_gcp_call(service: str, method: str, code: int | str) -> None:
     METRICS.gcp_api_calls.labels(service=service, method=method, code=str(code)).inc()
+
+
+def observe_gcp_retry(service: str, method: str, code: int | str) -> None:
+    METRICS.gcp_api_retries.labels(service=service, method=method, code=str(code)).inc()
+
+
+def observe_gcp_refused(service: str, method: str, reason: str) -> None:
+    """A transient failure not retried (unsafe, attempts, deadline, budget), or a write not sent (fenced)."""
+    if reason == "fenced":
+        METRICS.gcp_writes_fenced.labels(service=service).inc()
+    else:
+        METRICS.gcp_api_retries_refused.labels(service=service, reason=reason).inc()
+
+
+def set_leader(held: bool) -> None:
+    METRICS.leader.set(1 if held else 0)
 
 
 def observe_drift_repair(kind: str) -> None:

@@ -75,14 +75,11 @@ class BackendServiceAdapter(ComputeKind[BackendService]):
         await self._mutate(project, key, "patch", request)
         return await self._require(project, key)
 
-    async def unmark(self, project: str, observed: Observed[BackendService], marks: Marks) -> None:
-        key = observed.spec.key
-        patch = compute_v1.BackendService(
+    async def unmark(self, project: str, observed: Observed[BackendService], marks: Marks) -> Marks:
+        body = compute_v1.BackendService(
             description=marks.description, fingerprint=observed.fingerprint or ""
         )
-        await self._mutate(
-            project, key, "patch", {**self._locate(project, key), "backend_service_resource": patch}
-        )
+        return await self._patch_marks(project, observed, body)
 
     @staticmethod
     def _managed_fields(

@@ -98,8 +98,16 @@ class ComputeKind(ABC, Generic[S]):
             if err.fault is not Fault.NOT_FOUND:
                 raise
 
-    async def unmark(self, project: str, observed: Observed[S], marks: Marks) -> None:
+    async def unmark(self, project: str, observed: Observed[S], marks: Marks) -> Marks:
         """Kinds whose marks cannot be rewritten keep them (compute has no patch for their description)."""
+        return observed.marks
+
+    async def _patch_marks(self, project: str, observed: Observed[S], body: Any) -> Marks:
+        """`patch` with `body`: the description and the fingerprint guarding it (compute merges the rest)."""
+        key = observed.spec.key
+        request = {**self._locate(project, key), f"{self.field}_resource": body}
+        await self._mutate(project, key, "patch", request)
+        return Marks(description=body.description)
 
     # ------------------------------------------------------------------------------------- helpers
 

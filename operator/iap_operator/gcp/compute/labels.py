@@ -15,8 +15,11 @@ class LabeledKind(ComputeKind[S]):
 
     fingerprint_field = "label_fingerprint"
 
-    async def unmark(self, project: str, observed: Observed[S], marks: Marks) -> None:
+    async def unmark(self, project: str, observed: Observed[S], marks: Marks) -> Marks:
+        """The labels only: compute cannot change the description of an address or forwarding rule
+        (globalAddresses has no patch; globalForwardingRules.patch takes only networkTier)."""
         await self.set_labels(project, observed, marks.labels)
+        return Marks(description=observed.marks.description, labels=dict(marks.labels))
 
     async def set_labels(self, project: str, observed: Observed[S], labels: Mapping[str, str]) -> None:
         key = observed.spec.key

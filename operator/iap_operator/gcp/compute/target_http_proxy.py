@@ -33,3 +33,9 @@ class TargetHttpProxyAdapter(ComputeKind[TargetHttpProxy]):
             request = {**self._locate(project, key), "url_map_reference_resource": reference_}
             await self._mutate(project, key, "set_url_map", request)
         return await self._require(project, key)
+
+    async def unmark(self, project: str, observed: Observed[TargetHttpProxy], marks: Marks) -> Marks:
+        body = compute_v1.TargetHttpProxy(
+            description=marks.description, fingerprint=observed.fingerprint or ""
+        )
+        return await self._patch_marks(project, observed, body)

@@ -54,3 +54,9 @@ class TargetHttpsProxyAdapter(ComputeKind[TargetHttpsProxy]):
                 {**where, "target_https_proxies_set_ssl_certificates_request_resource": certificates},
             )
         return await self._require(project, key)
+
+    async def unmark(self, project: str, observed: Observed[TargetHttpsProxy], marks: Marks) -> Marks:
+        body = compute_v1.TargetHttpsProxy(
+            description=marks.description, fingerprint=observed.fingerprint or ""
+        )
+        return await self._patch_marks(project, observed, body)

@@ -44,10 +44,9 @@ class UrlMapAdapter(ComputeKind[UrlMap]):
         )
         return await self._require(project, desired.key)
 
-    async def unmark(self, project: str, observed: Observed[UrlMap], marks: Marks) -> None:
-        key = observed.spec.key
-        patch = compute_v1.UrlMap(description=marks.description, fingerprint=observed.fingerprint or "")
-        await self._mutate(project, key, "patch", {**self._locate(project, key), "url_map_resource": patch})
+    async def unmark(self, project: str, observed: Observed[UrlMap], marks: Marks) -> Marks:
+        body = compute_v1.UrlMap(description=marks.description, fingerprint=observed.fingerprint or "")
+        return await self._patch_marks(project, observed, body)
 
     @staticmethod
     def _managed_fields(desired: UrlMap) -> compute_v1.UrlMap:
