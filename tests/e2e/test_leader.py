@@ -18,17 +18,17 @@ from aiohttp import web
 from tests.e2e.harness import World, is_ready, protected, world
 from tests.e2e.processes import Arrival, OperatorProcess, Tap, start_operator
 
-from iap_operator.engine.identity import OWNER_LABEL
+from iap_operator.engine.identity import OWNER_LABEL, Owner
 
 pytestmark = pytest.mark.timeout(120)
 LEASE = (
     "--lease-name=iap-operator-leader",
-    "--lease-namespace=default",
+    "--lease-namespace=iap-operator-system",
     "--lease-duration=2",
     "--lease-renew-deadline=1.2",
     "--lease-retry-period=0.3",
 )
-LEASE_PATH = "/apis/coordination.k8s.io/v1/namespaces/default/leases/iap-operator-leader"
+LEASE_PATH = "/apis/coordination.k8s.io/v1/namespaces/iap-operator-system/leases/iap-operator-leader"
 COLLECTIONS = {
     "networkEndpointGroups": 1,
     "backendServices": 1,
@@ -92,11 +92,12 @@ async def leader_and_standby(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
             await a.stop()
 
 
-def owned(w: World, uid: str) -> set[str]:
+def owned(w: World, owner: str) -> set[str]:
+    """Names of the compute resources marked for `owner` (an owner id: docs/ownership.md)."""
     return {
         path.rsplit("/", 1)[-1]
         for path, r in w.compute().items()
-        if (r.get("labels") or {}).get(OWNER_LABEL) == uid or f"(owner {uid})" in r.get("description", "")
+        if (r.get("labels") or {}).get(OWNER_LABEL) == owner or f"(owner {owner})" in r.get("description", "")
     }
 
 
@@ -150,12 +151,12 @@ async def test_a_leader_killed_mid_pass_leaves_the_standby_nothing_to_duplicate(
                     a.kill()  # the insert took effect; its answer never reaches pod-a
 
         tap_a.after = kill_after_third_insert
-        created = await w.create(protected())
+        await w.create(protected())
         obj = await w.wait_ready(within=90)
         assert len(inserts) >= 3
-        uid = created["metadata"]["uid"]
+        owner = Owner(*obj["status"]["owner"].split("/")).id
         recorded = {r["name"] for r in obj["status"]["resources"]}
-        assert owned(w, uid) == recorded  # exactly what the status accounts for: nothing twice, no stray
+        assert owned(w, owner) == recorded  # exactly what the status accounts for: nothing twice, no stray
         per_collection: dict[str, int] = {}
         for path in w.compute():
             collection = path.split("/")[-2]

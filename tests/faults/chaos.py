@@ -124,7 +124,8 @@ def seed(plan: Plan) -> dict[str, Any]:
                 "cloudRunServices": [{"name": s, "region": REGION} for s in services],
                 "iamPolicies": policies,
             }
-        ]
+        ],
+        "dns": {"*.example.com": "auto"},  # managed certificates need the domains to resolve
     }
 
 

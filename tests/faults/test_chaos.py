@@ -18,7 +18,7 @@ import pytest
 from tests.e2e.harness import FOREIGN
 from tests.faults.chaos import Plan, Run, run_chaos
 
-from iap_operator.engine.identity import OWNER_LABEL
+from iap_operator.engine.identity import OWNER_LABEL, Owner
 
 LONG = os.environ.get("IAP_FAULTS_LONG") == "1"
 SEEDS = (
@@ -47,19 +47,23 @@ def story(run: Run) -> str:
     return "\n".join(run.story)
 
 
-def owner_of(resource: dict[str, Any], uids: set[str]) -> set[str]:
-    """Whose ownership marks a compute resource carries (labels or description)."""
+def owner_of(resource: dict[str, Any], owners: set[str]) -> set[str]:
+    """Whose ownership marks (owner ids, docs/ownership.md) a compute resource carries."""
     marks = {(resource.get("labels") or {}).get(OWNER_LABEL)}
-    marks |= {uid for uid in uids if f"(owner {uid})" in resource.get("description", "")}
+    marks |= {who for who in owners if f"owner {who})" in resource.get("description", "")}
     return {m for m in marks if m}
+
+
+def owner_id(obj: dict[str, Any]) -> str:
+    return Owner(*obj["status"]["owner"].split("/")).id
 
 
 def members(policy: dict[str, Any] | None, role: str) -> set[str]:
     return {m for b in (policy or {}).get("bindings") or [] if b["role"] == role for m in b["members"]}
 
 
-def uids(run: Run) -> set[str]:
-    return {obj["metadata"]["uid"] for objs in run.checkpoints.values() for obj in objs.values()}
+def owner_ids(run: Run) -> set[str]:
+    return {owner_id(obj) for objs in run.checkpoints.values() for obj in objs.values()}
 
 
 def test_every_phase_converges_after_the_disturbances(chaos: Run) -> None:
@@ -69,14 +73,14 @@ def test_every_phase_converges_after_the_disturbances(chaos: Run) -> None:
 
 
 def test_no_duplicates_every_resource_accounted_for_by_exactly_one_object(chaos: Run) -> None:
-    everyone = uids(chaos)
+    everyone = owner_ids(chaos)
     for phase in ("create", "update"):
         compute = chaos.compute_at[phase]
         recorded = {
-            obj["metadata"]["uid"]: {r["name"] for r in obj["status"].get("resources") or []}
+            owner_id(obj): {r["name"] for r in obj["status"].get("resources") or []}
             for obj in chaos.checkpoints[phase].values()
         }
-        found: dict[str, set[str]] = {uid: set() for uid in recorded}
+        found: dict[str, set[str]] = {who: set() for who in recorded}
         for path, resource in compute.items():
             owners = owner_of(resource, everyone)
             assert len(owners) <= 1, f"{path} claims {owners}"
@@ -86,7 +90,7 @@ def test_no_duplicates_every_resource_accounted_for_by_exactly_one_object(chaos:
 
 
 def test_no_orphans_nothing_of_ours_is_left_after_delete(chaos: Run) -> None:
-    everyone = uids(chaos)
+    everyone = owner_ids(chaos)
     leftovers = [
         path
         for path, resource in chaos.final_state.items()
@@ -126,10 +130,6 @@ def test_no_write_from_a_non_leader(chaos: Run) -> None:
     assert all(code == 1 for code in chaos.thawed_exit_codes), chaos.thawed_exit_codes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10: a grant made just before a crash is never recorded, so teardown does not revoke it",
-)
 def test_every_grant_is_revoked_whatever_crashed_in_between(chaos: Run) -> None:
     """Every policy that stays (a Cloud Run service's, the IAP policy of a Direct service or of the
     platform team's backend service) holds only the foreign member when its resources are gone."""

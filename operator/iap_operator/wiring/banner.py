@@ -34,11 +34,17 @@ def check_credentials(gcp: GcpConfig, command: str = "run") -> str:
     """How `iap-operator COMMAND` authenticates to Google, in words; SystemExit (one line) when it cannot."""
     if gcp.anonymous:
         return "anonymous (--anonymous-credentials: emulators only)"
+    probe = logging.getLogger(
+        "google.auth"
+    )  # its "metadata server not found" warnings: the line below says it
+    level, probe.level = probe.level, logging.ERROR
     try:
         credentials = credentials_for(gcp)
     except google.auth.exceptions.DefaultCredentialsError as exc:
         detail = " ".join(str(exc).split())
         raise SystemExit(f"iap-operator {command}: {MISSING_CREDENTIALS} ({detail})") from None
+    finally:
+        probe.setLevel(level)
     return describe(credentials)
 
 
