@@ -1,19 +1,27 @@
 """The critical path of one LoadBalancer-mode IapProtectedService, computed from a latency table.
 
-The DAG lists the GCP operations the operator waits on (their emulator latency keys) and which must finish
-before which (see `engine/reconcile.py::_load_balancer` and `_common_steps`). IAM policy calls are
-synchronous: they are nodes without latency. The longest chain is what no operator can beat.
+The DAG is the operator's own plan (`iap_operator.engine.plan`) for the benchmark's resource: one
+operation per node, with the GCP method it waits on (its emulator latency key) and the nodes it comes
+after; IAM policy calls are synchronous: nodes without latency. The managed certificate's provisioning
+(PROVISIONING -> ACTIVE) is one more operation after its insert. The longest chain is what no operator
+can beat.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from world import RESOURCE
+
+from iap_operator.api import IapProtectedServiceSpec
+from iap_operator.engine import plan
 from iap_sandbox.emulators.gcp.operations import LatencyProfile
 
 LatencyKey = tuple[str, str, str]  # (api, kind, verb) as the emulator looks it up
 PROVISION: LatencyKey = ("compute", "sslCertificates", "provision")
+PROVISIONING = "certificate provisioning"
 
 
 @dataclass(frozen=True)
@@ -23,46 +31,44 @@ class Op:
     after: tuple[str, ...] = ()
 
 
-# The operator's step graph for LoadBalancer mode with one domain and httpsRedirect: true, on the first
-# pass: every write waits for the claim on the Cloud Run service, which is written with the invoker
-# grant (docs/ownership.md); a pass that already holds the claim has no such wait.
-CLAIM = ("invoker IAM",)
-LOAD_BALANCER_DAG: tuple[Op, ...] = (
-    Op("service identity LRO", ("serviceusage", "services", "generateServiceIdentity")),
-    Op("invoker IAM", None, ("service identity LRO",)),
-    Op("Cloud Run ingress patch LRO", ("run", "services", "patch"), CLAIM),
-    Op("NEG insert", ("compute", "regionNetworkEndpointGroups", "insert"), CLAIM),
-    Op("backend service insert", ("compute", "backendServices", "insert"), ("NEG insert",)),
-    Op("IAP access IAM", None, ("backend service insert",)),
-    Op("URL map insert", ("compute", "urlMaps", "insert"), ("backend service insert",)),
-    Op("certificate insert", ("compute", "sslCertificates", "insert"), CLAIM),
-    Op("certificate provisioning", PROVISION, ("certificate insert",)),
-    Op(
-        "HTTPS proxy insert",
-        ("compute", "targetHttpsProxies", "insert"),
-        ("URL map insert", "certificate insert"),
-    ),
-    Op("address insert", ("compute", "globalAddresses", "insert"), CLAIM),
-    Op(
-        "HTTPS forwarding rule insert",
-        ("compute", "globalForwardingRules", "insert"),
-        ("HTTPS proxy insert", "address insert"),
-    ),
-    Op("redirect URL map insert", ("compute", "urlMaps", "insert"), CLAIM),
-    Op("HTTP proxy insert", ("compute", "targetHttpProxies", "insert"), ("redirect URL map insert",)),
-    Op(
-        "HTTP forwarding rule insert",
-        ("compute", "globalForwardingRules", "insert"),
-        ("HTTP proxy insert", "address insert"),
-    ),
-)
+@dataclass(frozen=True)
+class Dag:
+    ops: tuple[Op, ...]
+    protected: tuple[str, ...]  # the operations Protected waits for
 
-# What each condition waits for: Ready needs every operation (the certificate ACTIVE included);
-# Protected = Ingress and Invoker and IAP (the backend service that carries the `iap` block).
-READY_GOALS = tuple(op.name for op in LOAD_BALANCER_DAG)
-PROTECTED_GOALS = ("Cloud Run ingress patch LRO", "invoker IAM", "backend service insert")
-# Everything but provisioning: what one reconcile pass waits for before it writes status.
-PASS_GOALS = tuple(name for name in READY_GOALS if name != "certificate provisioning")
+    @property
+    def ready(self) -> tuple[str, ...]:
+        """Ready needs every operation (the certificate ACTIVE included)."""
+        return tuple(op.name for op in self.ops)
+
+    @property
+    def first_pass(self) -> tuple[str, ...]:
+        """Everything but provisioning: what one reconcile pass waits for before it writes status."""
+        return tuple(op.name for op in self.ops if op.name != PROVISIONING)
+
+
+def dag_of(resource: Mapping[str, Any]) -> Dag:
+    """The operator's plan for `resource` on the first pass (every write waits for the claim, which is
+    written with the invoker grant: docs/ownership.md), as operations."""
+    spec = IapProtectedServiceSpec.model_validate(resource["spec"])
+    project = str(resource["spec"]["projectId"])
+    nodes = plan.build(spec, project=project, names=lambda s: f"bench-{s}", oauth=None, held=False)
+    title = {n.id: n.title for n in nodes.nodes}
+    ops = []
+    for node in nodes.nodes:
+        key = tuple(node.call.split(".", 2)) if node.call else None
+        ops.append(Op(node.title, key, tuple(title[d] for d in node.after)))  # type: ignore[arg-type]
+        if node.action is plan.Action.CERTIFICATE:
+            ops.append(Op(PROVISIONING, PROVISION, (node.title,)))
+    return Dag(tuple(ops), tuple(title[i] for i in nodes.protected_by))
+
+
+# The benchmark's resource: one domain, httpsRedirect on (the default).
+DAG = dag_of(RESOURCE)
+LOAD_BALANCER_DAG: tuple[Op, ...] = DAG.ops
+READY_GOALS = DAG.ready
+PROTECTED_GOALS = DAG.protected
+PASS_GOALS = DAG.first_pass
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from iap_operator.engine import desired
+from iap_operator.engine import desired, plan
 from iap_operator.engine.claims import claims_in
 from iap_operator.engine.conditions import Reason
 from iap_operator.engine.errors import Fault
@@ -217,8 +217,9 @@ def legacy_world(gcp: FakeGcp, who: Identity) -> dict[str, Any]:
         f"Managed by iap-operator for {who.namespace}/{who.name} (owner {who.uid}).",
         {MANAGED_BY_LABEL: "iap-operator", OWNER_LABEL: who.uid},
     )
-    balancer = desired.balancer(spec(), PROJECT, legacy.resource_name, None)
-    for resource in balancer.owned():
+    built = plan.build(spec(), project=PROJECT, names=legacy.resource_name, oauth=None, held=True)
+    owned = [n.want for n in built.nodes if n.owned and n.want is not None]
+    for resource in owned:
         outputs = {"status": "ACTIVE"} if resource.key.kind is Kind.SSL_CERTIFICATE else None
         gcp.compute(resource.key.kind).put(PROJECT, resource, marks, outputs)
     gcp.backend_services.items = {
@@ -234,7 +235,7 @@ def legacy_world(gcp: FakeGcp, who: Identity) -> dict[str, Any]:
         "grants": {"invoker": [AGENT_MEMBER], "access": [ALICE]},
         "resources": [
             {"kind": str(r.key.kind), "name": r.key.name, "scope": r.key.scope, "created": True}
-            for r in balancer.owned()
+            for r in owned
         ],
     }
 

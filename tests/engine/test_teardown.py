@@ -32,13 +32,15 @@ from .scenario import (
 from .test_modes import shared_backend_service
 
 CAROL = "user:carol@example.com"
+# Whatever refers to a resource goes before it: forwarding rules; proxies and the address they use;
+# URL maps and certificates; the backend service; NEGs. Written out here, derived in the plan.
 LEVEL = {
     "forwarding_rules": 0,
     "https_proxies": 1,
     "http_proxies": 1,
+    "addresses": 1,
     "url_maps": 2,
     "ssl_certificates": 2,
-    "addresses": 2,
     "backend_services": 3,
     "negs": 4,
 }
@@ -59,7 +61,7 @@ async def test_delete_goes_in_reverse_dependency_order(gcp: FakeGcp, harness: Ha
     assert gcp.compute_items() == {}
     order = [LEVEL[port] for port in deletes(gcp)]
     assert len(order) == 10
-    assert order == sorted(order)  # forwarding rules, proxies, maps/certs/address, backend service, NEG
+    assert order == sorted(order)  # forwarding rules, proxies/address, maps/certs, backend service, NEG
     assert gcp.iam.members(INVOKER_TARGET, INVOKER) == {CAROL}  # ours revoked, the foreign one kept
     assert [e.reason for e in outcome.events].count("Deleted") == 10
     assert any(e.reason == "Revoked" and AGENT_MEMBER in e.message for e in outcome.events)

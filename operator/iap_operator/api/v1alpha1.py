@@ -119,6 +119,11 @@ class CloudRunRef(_SpecModel):
     service: CloudRunServiceName
     region: Region
 
+    @property
+    def regions_in_order(self) -> tuple[str, ...]:
+        """Every region the service runs in; the first is where the claim is held."""
+        return (self.region,)
+
 
 class BackendServiceRef(_SpecModel):
     """An existing backend service to enable IAP on (global unless region is set)."""

@@ -15,7 +15,6 @@ from iap_operator.engine.resources import (
     Key,
     Kind,
     Neg,
-    Spec,
     SslCertificate,
     TargetHttpProxy,
     TargetHttpsProxy,
@@ -42,7 +41,7 @@ class OAuthClient:
 class Balancer:
     """The load balancer the operator builds for `loadBalancer.domains`."""
 
-    neg: Neg
+    negs: tuple[Neg, ...]  # one serverless NEG per Cloud Run region
     backend_service: BackendService
     url_map: UrlMap
     certificate: SslCertificate | None  # None when existing certificates are named
@@ -53,22 +52,6 @@ class Balancer:
     redirect_map: UrlMap | None
     http_proxy: TargetHttpProxy | None
     http_rule: ForwardingRule | None
-
-    def owned(self) -> list[Spec]:
-        """Every resource the operator creates, in creation order (teardown walks it backwards)."""
-        ordered: list[Spec | None] = [
-            self.neg,
-            self.backend_service,
-            self.url_map,
-            self.certificate,
-            self.https_proxy,
-            self.address,
-            self.https_rule,
-            self.redirect_map,
-            self.http_proxy,
-            self.http_rule,
-        ]
-        return [r for r in ordered if r is not None]
 
 
 def iap_settings(oauth: OAuthClient | None) -> IapSettings:
@@ -89,16 +72,19 @@ def balancer(
     lb = spec.load_balancer
     assert lb is not None, "balancer() needs loadBalancer"
     assert lb.domains, "balancer() needs loadBalancer.domains"
-    region = spec.cloud_run.region
     scheme = str(lb.load_balancing_scheme or LoadBalancingScheme.EXTERNAL)
     domains = tuple(lb.domains)
 
-    neg = Neg(Key(Kind.NEG, names("neg"), region), cloud_run_service=spec.cloud_run.service)
+    # A NEG's name is unique within its region: every region's NEG has the same name.
+    negs = tuple(
+        Neg(Key(Kind.NEG, names("neg"), region), cloud_run_service=spec.cloud_run.service)
+        for region in spec.cloud_run.regions_in_order
+    )
     backend = BackendService(
         Key(Kind.BACKEND_SERVICE, names("bs")),
         scheme=scheme,
         protocol="HTTPS",
-        backends=(neg.key.path(project),),
+        backends=tuple(sorted(neg.key.path(project) for neg in negs)),
         iap=iap_settings(oauth),
     )
     url_map = UrlMap(Key(Kind.URL_MAP, names("um")), default_service=backend.key.path(project))
@@ -137,7 +123,7 @@ def balancer(
             scheme=scheme,
         )
     return Balancer(
-        neg=neg,
+        negs=negs,
         backend_service=backend,
         url_map=url_map,
         certificate=certificate,

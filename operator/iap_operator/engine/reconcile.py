@@ -2,8 +2,9 @@
 
 Reads come first (preflight): nothing is written while the project, the Cloud Run service or the OAuth
 Secret is missing or not allowed, or while another IapProtectedService holds the claim on the target
-(`engine.claims`). Then independent steps run concurrently (see `graph.Graph`); while our claim is not
-yet held, every write waits for the step that takes it (`invoker`).
+(`engine.claims`). Then the plan (`engine.plan`) runs: each node as soon as the nodes it depends on are
+done (`engine.execute`); while our claim is not yet held, every write waits for the node that takes it
+(`invoker`). Conditions come from what each node feeds (`engine.report`).
 """
 
 from __future__ import annotations
@@ -12,18 +13,20 @@ import asyncio
 import contextlib
 import dataclasses
 import re
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from iap_operator.api import IapProtectedServiceSpec, Invoker, LoadBalancingScheme, Mode
-from iap_operator.engine import claims, desired, grants
+from iap_operator.engine import claims, desired, execute, grants
 from iap_operator.engine.conditions import PERMANENT, Condition, Reason, Type
+from iap_operator.engine.context import Context, Progress
 from iap_operator.engine.errors import CloudError, SpecError, Waiting
 from iap_operator.engine.graph import DependencyFailed, Graph
-from iap_operator.engine.identity import Identity, Owner, Ownership
+from iap_operator.engine.identity import Identity, Owner
 from iap_operator.engine.marks import user_condition
 from iap_operator.engine.outcome import Event, Memory, Outcome, resource_record
+from iap_operator.engine.plan import Action, Plan, teardown_levels
+from iap_operator.engine.plan import build as build_plan
 from iap_operator.engine.ports import Cloud, SecretsPort
 from iap_operator.engine.records import grant_of
 from iap_operator.engine.removal import delete_owned, discover
@@ -36,53 +39,12 @@ from iap_operator.engine.report import (
     retryable,
     summary,
 )
-from iap_operator.engine.resources import (
-    BackendService,
-    CloudRunService,
-    IamTarget,
-    IamTargetKind,
-    Key,
-    Kind,
-    Observed,
-    Policy,
-    SslCertificate,
-    TargetHttpsProxy,
-)
+from iap_operator.engine.resources import Key, Observed, Policy
 from iap_operator.engine.settings import Settings
 from iap_operator.engine.steps import Steps
 
-Progress = Callable[[list[Condition]], Awaitable[None]]
+__all__ = ["Progress", "Reconciler"]
 _OAUTH_CLIENT_ID = re.compile(r"[0-9]{1,30}(-[a-z0-9]{1,64})?\.apps\.googleusercontent\.com")
-
-
-@dataclass(frozen=True)
-class Context:
-    """Everything preflight established; read-only for the steps."""
-
-    identity: Identity
-    spec: IapProtectedServiceSpec
-    memory: Memory
-    project: str
-    number: str
-    service: CloudRunService
-    oauth: desired.OAuthClient | None
-    drift: bool  # the spec was already reconciled: any change now repairs drift
-    survey: claims.Survey  # the claims as read, and the lineage our resources are named after
-    poll_after: float  # how soon to look again at a target someone else holds
-    progress: Progress | None = None
-
-    @property
-    def ownership(self) -> Ownership:
-        return self.survey.ownership
-
-    @property
-    def gate(self) -> tuple[str, ...]:
-        """What every write waits for: nothing once our claim is held, else the step that takes it."""
-        return () if self.survey.held else ("invoker",)
-
-    @property
-    def claimer(self) -> grants.Claimer:
-        return grants.Claimer(self.identity, self.ownership, self.poll_after)
 
 
 class Reconciler:
@@ -107,9 +69,13 @@ class Reconciler:
         if not (memory.protected and memory.generation == identity.generation):
             ctx = dataclasses.replace(ctx, progress=progress)
         steps = Steps(self.cloud, self.settings, ctx.ownership, ctx.project, drift=ctx.drift)
+        plan = build_plan(
+            spec, project=ctx.project, names=ctx.ownership.resource_name, oauth=ctx.oauth,
+            held=ctx.survey.held,
+        )  # fmt: skip
         if spec.mode is Mode.DIRECT:
-            return await _direct(ctx, steps, self.settings)
-        return await _load_balancer(ctx, steps, self.settings)
+            return await _direct(ctx, steps, self.settings, plan)
+        return await _load_balancer(ctx, steps, self.settings, plan)
 
     async def preflight(self, identity: Identity, spec: IapProtectedServiceSpec, memory: Memory) -> Context:
         project = spec.project_id or self.settings.default_project
@@ -142,7 +108,10 @@ class Reconciler:
             self.cloud, identity, owner, spec=spec, project=project, number=number, memory=memory,
             poll_after=poll,
         )  # fmt: skip
-        return Context(identity, spec, memory, project, number, service, oauth, drift, survey, poll)
+        return Context(
+            identity, spec, memory, project, number, service, oauth, drift, survey, poll,
+            services={service.region: service},
+        )  # fmt: skip
 
     async def _oauth_client(
         self, identity: Identity, spec: IapProtectedServiceSpec
@@ -190,98 +159,50 @@ class Reconciler:
         return outcome
 
 
-async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outcome:
+async def _load_balancer(ctx: Context, steps: Steps, settings: Settings, plan: Plan) -> Outcome:
     spec, lb = ctx.spec, ctx.spec.load_balancer
     assert lb is not None, "the CRD requires loadBalancer in LoadBalancer mode"
-    graph = Graph()
-    _common_steps(graph, ctx, steps)
-    status: dict[str, Any] = {}
-    gate = ctx.gate
-    if lb.backend_service is not None:
-        ref = lb.backend_service
-        key = Key(Kind.BACKEND_SERVICE, ref.name, ref.region)
-        bs_target, bs_policy = ctx.survey.bs_target, ctx.survey.bs_policy
-        assert bs_target is not None, "preflight found the backend service"
-
-        async def claim_and_grant(values: Mapping[str, Any]) -> Policy:
-            """The backend service is not ours: claim it (with the grants, one write) before changing it."""
-            plan = _access_plan(ctx, str(bs_target), claim_agent=values["agent"])
-            return await steps.edit_policy(bs_target, plan, roles=[desired.ACCESSOR_ROLE], first=bs_policy)
-
-        async def attach(_: Mapping[str, Any]) -> Observed[BackendService]:
-            return await steps.attach_iap(key, desired.iap_settings(ctx.oauth), ctx.survey.backend_service)
-
-        graph.add("access", claim_and_grant, "agent", *gate)
-        graph.add("bs", attach, "access")
-        lb_steps: tuple[str, ...] = ("bs",)
-        ours: list[Key] = []  # nothing is built: the balancer is someone else's
-        cert_step = None
-    else:
-        balancer = desired.balancer(spec, ctx.project, ctx.ownership.resource_name, ctx.oauth)
-        ensure = steps.ensure
-        graph.add("neg", _bind(ensure, balancer.neg), *gate)
-        graph.add("bs", _bind(ensure, balancer.backend_service), "neg")
-        graph.add("um", _bind(ensure, balancer.url_map), "bs")
-        cert_step = None
-        proxy_deps = ["um"]
-        if balancer.certificate is not None:
-            graph.add(
-                "cert", _bind(_certificate(steps, balancer.https_proxy.key), balancer.certificate), *gate
-            )
-            cert_step = "cert"
-            proxy_deps.append("cert")
-        graph.add("https_proxy", _proxy(steps, balancer.https_proxy, cert_step), *proxy_deps)
-        if balancer.address is not None:
-            graph.add("address", _bind(ensure, balancer.address), *gate)
-        else:
-            graph.add("address", _bind(steps.existing, balancer.address_key))
-        graph.add("fr_https", _bind(ensure, balancer.https_rule), "https_proxy", "address")
-        names = ["neg", "bs", "um", "https_proxy", "address", "fr_https"]
-        if balancer.redirect_map and balancer.http_proxy and balancer.http_rule:
-            graph.add("um_redirect", _bind(ensure, balancer.redirect_map), *gate)
-            graph.add("http_proxy", _bind(ensure, balancer.http_proxy), "um_redirect")
-            graph.add("fr_http", _bind(ensure, balancer.http_rule), "http_proxy", "address")
-            names += ["um_redirect", "http_proxy", "fr_http"]
-        lb_steps = tuple(names)
-        status["url"] = f"https://{lb.domains[0]}"
-        ours = [r.key for r in balancer.owned()]
-
-        async def access(values: Mapping[str, Any]) -> Policy:
-            bs: Observed[BackendService] = values["bs"]
-            target = IamTarget(IamTargetKind.IAP_BACKEND_SERVICE, ctx.number, bs.id, bs.spec.key.region)
-            plan = _access_plan(ctx, str(target))
-            return await steps.edit_policy(target, plan, roles=[desired.ACCESSOR_ROLE])
-
-        graph.add("access", access, "bs")
+    attached = lb.backend_service is not None
+    graph = execute.graph(plan, ctx, steps)
+    regions = spec.cloud_run.regions_in_order
 
     async def found(_: Mapping[str, Any]) -> set[Key]:
         """What GCP has in our lineage, when status cannot say (lost, or the last pass did not finish)."""
-        if not ctx.survey.held or ctx.memory.trusted(ctx.identity.generation):
+        if attached or not ctx.survey.held or ctx.memory.trusted(ctx.identity.generation):
             return set()
-        return await discover(steps.cloud, ctx.ownership, ctx.project, spec.cloud_run.region)
+        return await discover(steps.cloud, ctx.ownership, ctx.project, _known_regions(ctx, regions))
 
     graph.add("discover", found)
-    _announce_protected(graph, ctx, "ingress", "invoker", "bs")
+    _announce_protected(graph, ctx, plan)
     results = await graph.run()
-    if cert_step is not None:  # read early, it may have turned ACTIVE while the chain was built
-        results[cert_step] = await _refreshed_certificate(steps, ctx.project, results[cert_step])
-        if not isinstance(results[cert_step], BaseException):  # the certificate in force is ours
-            planned, using = balancer.certificate, results[cert_step].spec.key
-            ours = [using if planned is not None and k == planned.key else k for k in ours]
+    ours = plan.owned()
+    cert = plan.first(Action.CERTIFICATE)
+    if cert is not None:  # read early, it may have turned ACTIVE while the chain was built
+        results[cert.id] = await execute.refreshed_certificate(steps, ctx.project, results[cert.id])
+        if not isinstance(results[cert.id], BaseException):  # the certificate in force is ours
+            using = results[cert.id].spec.key
+            ours = [using if k == cert.key else k for k in ours]
+    lb_steps = plan.feeding(Type.LOAD_BALANCER)
+    status: dict[str, Any] = {}
+    if not attached:
+        status["url"] = f"https://{lb.domains[0]}"
     left: list[Key] = []
-    if not any(isinstance(results[s], BaseException) for s in lb_steps):
-        # What an earlier spec made and this one no longer needs: an old certificate, the redirect, ...
+    if not attached and not any(isinstance(results[s], BaseException) for s in lb_steps):
+        # What an earlier spec made and this one no longer needs: an old certificate, the redirect, a
+        # region's NEG (the backend service no longer lists it: it was detached above) ...
         known = ctx.memory.created | (results["discover"] if isinstance(results["discover"], set) else set())
-        orphans = sorted(known - set(ours), key=lambda k: (k.kind, k.name))
-        removal = await delete_owned(steps.cloud, ctx.ownership, ctx.project, orphans)
+        orphans = sorted(known - set(ours), key=lambda k: (k.kind, k.name, k.scope))
+        removal = await delete_owned(
+            steps.cloud, ctx.ownership, ctx.project, orphans, teardown_levels([plan])
+        )
         steps.events += removal.events
         left = removal.left
         results["orphans"] = removal.errors[0] if removal.errors else None
     status["resources"] = [resource_record(k) for k in [*ours, *left]]
 
     conditions: dict[Type, Condition] = {}
-    _common_conditions(conditions, results, ctx)
-    lb_error = next((results[s] for s in lb_steps if isinstance(results[s], BaseException)), None)
+    _common_conditions(conditions, results, ctx, plan)
+    lb_error = _first_failure(results, lb_steps)
     if lb_error is not None:
         conditions[Type.LOAD_BALANCER] = failed(Type.LOAD_BALANCER, lb_error)
     elif lb.backend_service is not None:
@@ -294,16 +215,17 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
     else:
         address: Observed[Any] = results["address"]
         status["ipAddress"] = address.outputs.get("address", "")
+        where = f" in {', '.join(regions)}" if len(regions) > 1 else ""
         conditions[Type.LOAD_BALANCER] = Condition(
             Type.LOAD_BALANCER,
             True,
             Reason.UP_TO_DATE,
             f"forwarding {', '.join(lb.domains)} on {status['ipAddress']} "
-            f"to Cloud Run service {spec.cloud_run.service!r}",
+            f"to Cloud Run service {spec.cloud_run.service!r}{where}",
         )
-    if lb.backend_service is None:
+    if not attached:
         conditions[Type.CERTIFICATE] = certificate_condition(
-            results, cert_step, lb.domains, status.get("ipAddress", "")
+            results, cert.id if cert is not None else None, lb.domains, status.get("ipAddress", "")
         )
     bs_result = results["bs"]
     if isinstance(bs_result, BaseException):
@@ -321,6 +243,16 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
         )
     _configuration_warnings(steps, ctx, bs_result)
     return _finish(ctx, steps, settings, results=results, conditions=conditions, status=status)
+
+
+def _known_regions(ctx: Context, regions: tuple[str, ...]) -> tuple[str, ...]:
+    """The spec's regions and those an earlier pass built in (a region removed since)."""
+    earlier = sorted({k.region for k in ctx.memory.created if k.region and k.region not in regions})
+    return (*regions, *earlier)
+
+
+def _first_failure(results: Mapping[str, Any], ids: tuple[str, ...]) -> BaseException | None:
+    return next((results[s] for s in ids if isinstance(results[s], BaseException)), None)
 
 
 def _configuration_warnings(steps: Steps, ctx: Context, backend: Any) -> None:
@@ -347,24 +279,12 @@ def _configuration_warnings(steps: Steps, ctx: Context, backend: Any) -> None:
         )
 
 
-async def _direct(ctx: Context, steps: Steps, settings: Settings) -> Outcome:
-    graph = Graph()
-    _common_steps(graph, ctx, steps, restrict_ingress=False)
-
-    async def enable(_: Mapping[str, Any]) -> None:
-        await steps.enable_direct_iap(ctx.service)
-
-    async def access(_: Mapping[str, Any]) -> Policy:
-        run = ctx.spec.cloud_run
-        target = IamTarget(IamTargetKind.IAP_CLOUD_RUN, ctx.number, run.service, run.region)
-        return await steps.edit_policy(target, _access_plan(ctx, str(target)), roles=[desired.ACCESSOR_ROLE])
-
-    graph.add("iap", enable, *ctx.gate)
-    graph.add("access", access, *ctx.gate)
-    _announce_protected(graph, ctx, "invoker", "iap")
+async def _direct(ctx: Context, steps: Steps, settings: Settings, plan: Plan) -> Outcome:
+    graph = execute.graph(plan, ctx, steps)
+    _announce_protected(graph, ctx, plan)
     results = await graph.run()
     conditions: dict[Type, Condition] = {}
-    _common_conditions(conditions, results, ctx)
+    _common_conditions(conditions, results, ctx, plan)
     conditions[Type.IAP] = (
         failed(Type.IAP, results["iap"])
         if isinstance(results["iap"], BaseException)
@@ -375,41 +295,14 @@ async def _direct(ctx: Context, steps: Steps, settings: Settings) -> Outcome:
     run = ctx.spec.cloud_run
     status = {
         "url": ctx.service.uri,
-        "jwtAudience": f"/projects/{ctx.number}/locations/{run.region}/services/{run.service}",
+        "jwtAudience": f"/projects/{ctx.number}/locations/{ctx.service.region}/services/{run.service}",
     }
     return _finish(ctx, steps, settings, results=results, conditions=conditions, status=status)
 
 
-def _common_steps(graph: Graph, ctx: Context, steps: Steps, *, restrict_ingress: bool = True) -> None:
-    async def agent(_: Mapping[str, Any]) -> str:
-        return await steps.service_agent(ctx.number, ctx.memory.service_agent or ctx.survey.agent)
-
-    async def invoker(values: Mapping[str, Any]) -> Policy:
-        """Our claim on the Cloud Run service and the invoker grant: one write, the first of a pass."""
-        target = ctx.survey.run_target
-        plan = grants.invoker(
-            ctx.claimer,
-            f"Cloud Run service {ctx.service.name!r} ({ctx.service.region})",
-            values["agent"],
-            all_users=ctx.spec.invoker is Invoker.ALL_USERS,
-            legacy=ctx.memory.legacy_invoker,
-        )
-        return await steps.edit_policy(
-            target, plan, roles=[desired.INVOKER_ROLE], first=ctx.survey.run_policy
-        )
-
-    graph.add("agent", agent)
-    graph.add("invoker", invoker, "agent")
-    if restrict_ingress:
-
-        async def ingress(_: Mapping[str, Any]) -> None:
-            await steps.restrict_ingress(ctx.service)
-
-        graph.add("ingress", ingress, *ctx.gate)
-
-
-def _announce_protected(graph: Graph, ctx: Context, *deps: str) -> None:
-    """Publish Protected=True the moment its steps are done (the rest of the pass may take minutes)."""
+def _announce_protected(graph: Graph, ctx: Context, plan: Plan) -> None:
+    """Publish Protected=True the moment the nodes it depends on are done (the rest of the pass may take
+    minutes)."""
     progress = ctx.progress
     if progress is None:
         return
@@ -419,25 +312,32 @@ def _announce_protected(graph: Graph, ctx: Context, *deps: str) -> None:
         with contextlib.suppress(Exception):  # best effort: the pass's own status write follows anyway
             await progress([protected])
 
-    graph.add("protected", announce, *deps)
+    graph.add("protected", announce, *plan.protected_by)
 
 
-def _common_conditions(conditions: dict[Type, Condition], results: Mapping[str, Any], ctx: Context) -> None:
+def _common_conditions(
+    conditions: dict[Type, Condition], results: Mapping[str, Any], ctx: Context, plan: Plan
+) -> None:
     agent = results["agent"]
     conditions[Type.SERVICE_AGENT] = (
         failed(Type.SERVICE_AGENT, agent)
         if isinstance(agent, BaseException)
         else Condition(Type.SERVICE_AGENT, True, Reason.UP_TO_DATE, f"IAP service agent {agent}")
     )
-    if "ingress" in results:
+    regions = ctx.spec.cloud_run.regions_in_order
+    where = f" in {', '.join(regions)}" if len(regions) > 1 else ""
+    ingress = plan.feeding(Type.INGRESS)
+    if ingress:
         conditions[Type.INGRESS] = ok_or_failed(
             Type.INGRESS,
-            results["ingress"],
-            f"ingress is {desired.INGRESS_LB}: only the load balancer reaches the service",
+            _first_failure(results, ingress),
+            f"ingress is {desired.INGRESS_LB}{where}: only the load balancer reaches the service",
         )
     who = "allUsers (legacy)" if ctx.spec.invoker is Invoker.ALL_USERS else "the IAP service agent"
     conditions[Type.INVOKER] = ok_or_failed(
-        Type.INVOKER, results["invoker"], f"{desired.INVOKER_ROLE} granted to {who}"
+        Type.INVOKER,
+        _first_failure(results, plan.feeding(Type.INVOKER)),
+        f"{desired.INVOKER_ROLE} granted to {who}{where}",
     )
     members = len(ctx.spec.access.members)
     conditions[Type.ACCESS] = ok_or_failed(
@@ -497,81 +397,6 @@ def _finish(
     return outcome
 
 
-def _certificate(steps: Steps, proxy: Key) -> Callable[[SslCertificate], Awaitable[Observed[Any]]]:
-    """`ensure` of the managed certificate in force: the planned one, or its alternate while the HTTPS
-    proxy uses that one.
-
-    GCP never retries a certificate that is PROVISIONING_FAILED_PERMANENTLY ("To try again delete and
-    create a new managed SslCertificate resource", the discovery document): a new certificate is made
-    under the other name, the proxy moves to it, and the failed one is removed as no longer needed.
-    """
-
-    async def ensure(planned: SslCertificate) -> Observed[Any]:
-        project, certificates = steps.project, steps.cloud.ssl_certificates
-        other = dataclasses.replace(
-            planned, key=dataclasses.replace(planned.key, name=_alternate(planned.key.name))
-        )
-        found = await steps.cloud.https_proxies.find(project, proxy)
-        in_use = found.spec.ssl_certificates if found is not None else ()
-        using = other if other.key.path(project) in in_use else planned
-        current = await certificates.find(project, using.key)
-        if current is not None and current.outputs.get("status") == FAILED_PERMANENTLY:
-            failed, using = using, (planned if using is other else other)
-            leftover = await certificates.find(project, using.key)
-            if (
-                leftover is not None
-                and leftover.outputs.get("status") == FAILED_PERMANENTLY
-                and steps.ownership.owns(leftover.marks)
-            ):
-                await certificates.delete(project, using.key)  # an older failure, not in use: afresh
-            steps.events.append(
-                Event(
-                    "CertificateReplaced",
-                    f"managed certificate {failed.key.name} is {FAILED_PERMANENTLY}: GCP will not retry "
-                    f"it; replacing it with {using.key.name}",
-                    warning=True,
-                    kind=str(Kind.SSL_CERTIFICATE),
-                )
-            )
-        return await steps.ensure(using)
-
-    return ensure
-
-
-def _proxy(steps: Steps, want: TargetHttpsProxy, cert_step: str | None) -> Any:
-    """`ensure` of the HTTPS proxy, with the managed certificate the `cert` step put in force."""
-
-    async def ensure(values: Mapping[str, Any]) -> Observed[Any]:
-        if cert_step is None:
-            return await steps.ensure(want)
-        in_force = values[cert_step].spec.key.path(steps.project)
-        return await steps.ensure(dataclasses.replace(want, ssl_certificates=(in_force,)))
-
-    return ensure
-
-
-FAILED_PERMANENTLY = "PROVISIONING_FAILED_PERMANENTLY"
-
-
-def _alternate(name: str) -> str:
-    """The other name a replacement certificate takes (RFC 1035, at most 63 characters)."""
-    return f"{name[:61].rstrip('-')}-r"
-
-
-def _access_plan(ctx: Context, target: str, *, claim_agent: str | None = None) -> grants.Plan:
-    access = ctx.spec.access
-    cond = access.condition
-    return grants.access(
-        ctx.claimer,
-        target,
-        frozenset(access.members),
-        (cond.title, cond.description or "", cond.expression) if cond else None,
-        claim_agent=claim_agent,
-        legacy=ctx.memory.legacy_access,
-        legacy_condition=ctx.memory.access_condition,
-    )
-
-
 def _grants_status(ctx: Context, results: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
     """What our bindings grant, as read back; and whether an earlier version's grants are migrated.
 
@@ -596,17 +421,3 @@ def _grants_status(ctx: Context, results: Mapping[str, Any]) -> tuple[dict[str, 
     if condition:
         record["accessCondition"] = dict(zip(("title", "description", "expression"), condition, strict=True))
     return record, migrated or not memory.legacy
-
-
-async def _refreshed_certificate(steps: Steps, project: str, cert: Any) -> Any:
-    if isinstance(cert, BaseException) or cert.outputs.get("status") == "ACTIVE":
-        return cert
-    fresh = await steps.cloud.ssl_certificates.find(project, cert.spec.key)
-    return fresh or cert
-
-
-def _bind(fn: Any, value: Any) -> Any:
-    async def step(_: Mapping[str, Any]) -> Any:
-        return await fn(value)
-
-    return step

@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from iap_operator.api import IapProtectedServiceSpec, Mode
-from iap_operator.engine import claims, desired, grants
+from iap_operator.engine import claims, desired, grants, plan
 from iap_operator.engine.errors import CloudError, SpecError, Waiting
 from iap_operator.engine.identity import Identity, Owner, Ownership
 from iap_operator.engine.outcome import Event, Memory, TeardownOutcome
+from iap_operator.engine.plan import Plan
 from iap_operator.engine.ports import Cloud
 from iap_operator.engine.removal import delete_owned, discover, find_owned
 from iap_operator.engine.resources import IamTarget, IamTargetKind, Key, Marks
@@ -84,15 +85,23 @@ class Teardown:
         lb = spec.load_balancer
         if spec.mode is Mode.LOAD_BALANCER and lb is not None:
             if lb.domains:
-                balancer = desired.balancer(spec, project, ownership.resource_name, None)
-                keys |= {r.key for r in balancer.owned()}
-            keys |= await discover(self.cloud, ownership, project, spec.cloud_run.region)
-        return sorted(keys, key=lambda k: (k.kind, k.name))
+                keys |= set(self._plan(spec, project, ownership).owned())
+            earlier = {k.region for k in memory.created if k.region}
+            regions = [
+                *spec.cloud_run.regions_in_order,
+                *sorted(earlier - set(spec.cloud_run.regions_in_order)),
+            ]
+            keys |= await discover(self.cloud, ownership, project, regions)
+        return sorted(keys, key=lambda k: (k.kind, k.name, k.scope))
+
+    @staticmethod
+    def _plan(spec: IapProtectedServiceSpec, project: str, ownership: Ownership) -> Plan:
+        return plan.build(spec, project=project, names=ownership.resource_name, oauth=None, held=True)
 
     async def _delete(
         self, ownership: Ownership, project: str, keys: list[Key], outcome: TeardownOutcome
     ) -> None:
-        removal = await delete_owned(self.cloud, ownership, project, keys)
+        removal = await delete_owned(self.cloud, ownership, project, keys, plan.teardown_levels())
         outcome.events += removal.events
         outcome.errors += [e.message for e in removal.errors]
         outcome.error = outcome.error or (removal.errors[0] if removal.errors else None)

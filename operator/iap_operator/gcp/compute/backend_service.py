@@ -47,7 +47,7 @@ class BackendServiceAdapter(ComputeKind[BackendService]):
             key=key,
             scheme=resource.load_balancing_scheme,
             protocol=resource.protocol,
-            backends=tuple(relative(b.group) for b in resource.backends),
+            backends=tuple(sorted(relative(b.group) for b in resource.backends)),
             iap=IapSettings(
                 enabled=bool(iap.enabled), client_id=client_id, client_secret_sha256=secret_sha256
             ),
