@@ -29,7 +29,7 @@ PREFIX = "/emulator/v1"
 
 
 def state(world: World, prefix: str = "", operations: bool = False) -> dict[str, Any]:
-    snapshot = {path: item for path, item in world.store.snapshot().items() if path.startswith(prefix)}
+    snapshot = world.store.snapshot(prefix)
     if operations:
         for path, op in world.operations.all().items():
             if path.startswith(prefix):

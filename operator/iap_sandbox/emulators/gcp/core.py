@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import copy
 import datetime
 import json
 import re
 import secrets
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -215,49 +216,236 @@ def enum_name(value: Any, names: Mapping[int, str]) -> Any:
 # ----------------------------------------------------------------------------------------------- store
 
 
+def field_values(resource: Any, field: str) -> list[Any]:
+    """Every value at a dotted path (lists fan out): `labels.owner`, `backends.group`, `iap.enabled`."""
+    current: list[Any] = [resource]
+    for part in field.split("."):
+        nxt: list[Any] = []
+        for item in current:
+            if isinstance(item, list):
+                item_list: list[Any] = item
+                nxt.extend(sub.get(part) for sub in item_list if isinstance(sub, dict) and part in sub)
+            elif isinstance(item, dict) and part in item:
+                nxt.append(item[part])
+        current = nxt
+    flat: list[Any] = []
+    for value in current:
+        flat.extend(value if isinstance(value, list) else [value])
+    return flat
+
+
+def field_text(value: Any) -> str:
+    """A value as list filters compare it (`true`/`false` for booleans)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# A derived index: the keys a stored item is found under (e.g. every resource it references).
+IndexKeys = Callable[[str, JSON], Iterable[str]]
+
+
+@dataclass
+class StoreStats:
+    """What the store handed out: `copies` deep copies made for callers, `touched` stored items read
+    (copied or not). Tests use them to show a request's cost does not grow with the store."""
+
+    copies: int = 0
+    touched: int = 0
+
+
 class Store:
     """Every emulated resource as JSON, keyed by its API path (URL path without the leading `/`).
 
-    Values are copied on the way in and out, so callers never share dicts with the store.
-    IAM policies live under `"<resource path>:iamPolicy"`.
+    Values are copied on the way in and on `get` (so callers never share dicts with the store); the
+    `peek`/`scan`/`lookup`/`find` family hands out the stored dicts themselves, read-only by contract,
+    so a list copies only the page it answers. IAM policies live under `"<resource path>:iamPolicy"`.
+
+    Scaling (docs/gcp-emulator.md): each collection path keeps its direct members by name and a sorted
+    name list, field indexes (`lookup`) are built on first use per (collection, field) and maintained on
+    every write, and derived indexes (`add_index`/`find`) map keys such as referenced paths to items, so
+    no request walks the whole store.
     """
 
     def __init__(self) -> None:
         self._items: dict[str, JSON] = {}
+        self._children: dict[str, dict[str, JSON]] = {}  # collection path -> name -> item
+        self._names: dict[str, list[str]] = {}  # collection path -> sorted names
+        self._fields: dict[tuple[str, str], dict[str, set[str]]] = {}  # (collection, field) -> text -> names
+        self._derived: dict[str, tuple[IndexKeys, dict[str, set[str]]]] = {}  # name -> (keys, key -> paths)
+        self.stats = StoreStats()
+
+    # -- single items
 
     def get(self, path: str) -> JSON | None:
         item = self._items.get(path)
-        return copy.deepcopy(item) if item is not None else None
+        if item is None:
+            return None
+        self.stats.touched += 1
+        self.stats.copies += 1
+        return copy.deepcopy(item)
+
+    def peek(self, path: str) -> JSON | None:
+        """The stored item itself (do not mutate it), or None."""
+        item = self._items.get(path)
+        if item is not None:
+            self.stats.touched += 1
+        return item
 
     def __contains__(self, path: object) -> bool:
         return path in self._items
 
     def put(self, path: str, resource: JSON) -> None:
-        self._items[path] = copy.deepcopy(resource)
+        stored = copy.deepcopy(resource)
+        old = self._items.get(path)
+        if old is not None:
+            self._unindex(path, old)
+        self._items[path] = stored
+        self._index(path, stored, new=old is None)
 
     def delete(self, path: str) -> JSON | None:
-        return self._items.pop(path, None)
+        old = self._items.pop(path, None)
+        if old is not None:
+            self._unindex(path, old)
+            parent, name = _split(path)
+            if parent is not None:
+                members = self._children.get(parent)
+                if members is not None:
+                    members.pop(name, None)
+                    names = self._names[parent]
+                    at = bisect.bisect_left(names, name)
+                    if at < len(names) and names[at] == name:
+                        del names[at]
+        return old
+
+    # -- collections
+
+    def names(self, collection: str) -> list[str]:
+        """Names of a collection's direct members, sorted (a view: do not mutate)."""
+        return self._names.get(collection.rstrip("/"), [])
+
+    def scan(
+        self, collection: str, after: str | None = None, start_at: str | None = None
+    ) -> Iterator[tuple[str, JSON]]:
+        """(name, stored item) of a collection's direct members in name order: after the name `after`,
+        else from the first name >= `start_at`, else from the first."""
+        coll = collection.rstrip("/")
+        names = self._names.get(coll, [])
+        members = self._children.get(coll, {})
+        if after is not None:
+            start = bisect.bisect_right(names, after)
+        else:
+            start = bisect.bisect_left(names, start_at) if start_at is not None else 0
+        while start < len(names):  # by position: a caller may write to the store between items
+            name = names[start]
+            start += 1
+            item = members.get(name)
+            if item is not None:
+                self.stats.touched += 1
+                yield name, item
 
     def children(self, collection: str) -> list[tuple[str, JSON]]:
-        """Direct members of a collection path, sorted by path (`.../backendServices` -> each service)."""
-        prefix = collection.rstrip("/") + "/"
-        found = [
-            (path, copy.deepcopy(item))
-            for path, item in self._items.items()
-            if path.startswith(prefix) and "/" not in path[len(prefix) :] and ":" not in path[len(prefix) :]
-        ]
-        return sorted(found)
+        """Direct members of a collection path, copied, sorted by path (`.../backendServices` -> each)."""
+        coll = collection.rstrip("/")
+        found = [(f"{coll}/{name}", item) for name, item in self.scan(coll)]
+        self.stats.copies += len(found)
+        return [(path, copy.deepcopy(item)) for path, item in found]
+
+    def lookup(self, collection: str, field: str, value: str) -> list[str]:
+        """Sorted names of a collection's members with `value` among the texts at `field` (dotted).
+
+        The (collection, field) index is built on first use (one pass) and kept current by every write.
+        """
+        coll = collection.rstrip("/")
+        index = self._fields.get((coll, field))
+        if index is None:
+            index = self._fields[(coll, field)] = {}
+            for name, item in self._children.get(coll, {}).items():
+                for text in {field_text(v) for v in field_values(item, field)}:
+                    index.setdefault(text, set()).add(name)
+        return sorted(index.get(value, ()))
+
+    def add_index(self, name: str, keys: IndexKeys) -> None:
+        """A derived index over every stored item: `find(name, key)` -> paths whose `keys` include key."""
+        found: dict[str, set[str]] = {}
+        for path, item in self._items.items():
+            for key in keys(path, item):
+                found.setdefault(key, set()).add(path)
+        self._derived[name] = (keys, found)
+
+    def has_index(self, name: str) -> bool:
+        return name in self._derived
+
+    def find(self, name: str, key: str) -> list[str]:
+        """Sorted paths stored under `key` in the derived index `name`."""
+        return sorted(self._derived[name][1].get(key, ()))
+
+    # -- bulk (control API, seeds, resets)
 
     def items(self, prefix: str = "") -> Iterator[tuple[str, JSON]]:
+        """Every item under `prefix`, copied. Walks the whole store: not for request handlers."""
         for path, item in list(self._items.items()):
             if path.startswith(prefix):
+                self.stats.touched += 1
+                self.stats.copies += 1
                 yield path, copy.deepcopy(item)
 
-    def snapshot(self) -> dict[str, JSON]:
-        return copy.deepcopy(dict(sorted(self._items.items())))
+    def snapshot(self, prefix: str = "") -> dict[str, JSON]:
+        chosen = {path: item for path, item in self._items.items() if path.startswith(prefix)}
+        return copy.deepcopy(dict(sorted(chosen.items())))
 
     def clear(self) -> None:
         self._items.clear()
+        self._children.clear()
+        self._names.clear()
+        for index in self._fields.values():
+            index.clear()
+        for _, found in self._derived.values():
+            found.clear()
+
+    # -- index upkeep
+
+    def _index(self, path: str, item: JSON, *, new: bool) -> None:
+        parent, name = _split(path)
+        if parent is not None:
+            members = self._children.setdefault(parent, {})
+            members[name] = item
+            if new:
+                bisect.insort(self._names.setdefault(parent, []), name)
+            for (coll, field), index in self._fields.items():
+                if coll == parent:
+                    for text in {field_text(v) for v in field_values(item, field)}:
+                        index.setdefault(text, set()).add(name)
+        for keys, found in self._derived.values():
+            for key in keys(path, item):
+                found.setdefault(key, set()).add(path)
+
+    def _unindex(self, path: str, item: JSON) -> None:
+        parent, name = _split(path)
+        if parent is not None:
+            for (coll, field), index in self._fields.items():
+                if coll == parent:
+                    for text in {field_text(v) for v in field_values(item, field)}:
+                        holders = index.get(text)
+                        if holders is not None:
+                            holders.discard(name)
+                            if not holders:
+                                del index[text]
+        for keys, found in self._derived.values():
+            for key in keys(path, item):
+                holders = found.get(key)
+                if holders is not None:
+                    holders.discard(path)
+                    if not holders:
+                        del found[key]
+
+
+def _split(path: str) -> tuple[str | None, str]:
+    """(collection path, name) of a collection member; (None, path) for `:iamPolicy`-style keys."""
+    parent, _, name = path.rpartition("/")
+    if not parent or ":" in name:
+        return None, path
+    return parent, name
 
 
 # -------------------------------------------------------------------------------------------- projects
@@ -347,6 +535,9 @@ def deep_merge(target: JSON, patch: Mapping[str, Any]) -> JSON:
 # ------------------------------------------------------------------------ cross-service (Run <-> IAP)
 
 COMPUTE_PREFIX = "compute/v1/"
+# The derived store index (`Store.add_index`) in which the compute module files every resource under
+# `ref:projects/...` for each resource it references.
+COMPUTE_REFERENCES = "compute-references"
 SELF_LINK_BASE = "https://www.googleapis.com/compute/v1/"
 
 
@@ -373,19 +564,24 @@ def backend_services_with_iap_for_run_service(
 
     GCP refuses Cloud Run `iapEnabled` while such a backend service exists, and the reverse.
     """
+    store_negs = f"{COMPUTE_PREFIX}projects/{project_id}/regions/{region}/networkEndpointGroups"
     negs = {
-        resource_path_of_link(path)
-        for path, neg in store.items(
-            f"{COMPUTE_PREFIX}projects/{project_id}/regions/{region}/networkEndpointGroups/"
-        )
-        if (neg.get("cloudRun") or {}).get("service") == service
+        f"{store_negs[len(COMPUTE_PREFIX) :]}/{name}"
+        for name in store.lookup(store_negs, "cloudRun.service", service)
     }
     if not negs:
         return []
+    if store.has_index(COMPUTE_REFERENCES):  # the compute module's index of what points at what
+        candidates = sorted({p for neg in negs for p in store.find(COMPUTE_REFERENCES, f"ref:{neg}")})
+    else:
+        candidates = [p for p, _ in store.items(f"{COMPUTE_PREFIX}projects/{project_id}/")]
     found: list[str] = []
-    for path, backend in store.items(f"{COMPUTE_PREFIX}projects/{project_id}/"):
+    for path in candidates:
+        if not path.startswith(f"{COMPUTE_PREFIX}projects/{project_id}/"):
+            continue
         if "/backendServices/" not in path or ":" in path.rsplit("/", 1)[-1]:
             continue
+        backend = store.peek(path) or {}
         if not (backend.get("iap") or {}).get("enabled"):
             continue
         groups = {resource_path_of_link(b.get("group", "")) for b in backend.get("backends", [])}

@@ -76,10 +76,7 @@ def _backend_service_id(world: World, project: Project, region: str | None, ref:
     named = world.store.get(f"{collection}/{ref}")
     if named is not None:
         return str(named.get("id"))
-    for _, backend in world.store.children(collection):
-        if str(backend.get("id")) == ref:
-            return ref
-    return None
+    return ref if world.store.lookup(collection, "id", ref) else None
 
 
 def resolve(world: World, name: str, *, settings: bool = False) -> IapResource:

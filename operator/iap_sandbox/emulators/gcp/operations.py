@@ -199,12 +199,19 @@ class Operations:
     # requestId de-duplication: `scope` is e.g. the project; the same id returns the same operation.
     def remembered(self, scope: str, request_id: str) -> Operation | None:
         now = self._clock.monotonic()
-        self._request_ids = {k: v for k, v in self._request_ids.items() if v.expires > now}
+        # Entries expire in the order they were remembered (one TTL): drop the expired from the front
+        # only, so a lookup costs the expired entries, not all remembered ones.
+        while self._request_ids:
+            first = next(iter(self._request_ids))
+            if self._request_ids[first].expires > now:
+                break
+            del self._request_ids[first]
         entry = self._request_ids.get((scope, request_id))
-        return entry.operation if entry else None
+        return entry.operation if entry and entry.expires > now else None
 
     def remember(self, scope: str, request_id: str, op: Operation) -> None:
         expires = self._clock.monotonic() + self.REQUEST_ID_TTL
+        self._request_ids.pop((scope, request_id), None)  # re-remembered: moves to the back
         self._request_ids[(scope, request_id)] = _Remembered(op, expires)
 
     def clear(self) -> None:

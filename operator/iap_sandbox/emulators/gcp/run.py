@@ -312,20 +312,19 @@ class _Run:
         region = request.match_info["location"]
         if region == "-":
             raise invalid("Location must be a valid Google Cloud region, and cannot be the '-' wildcard.")
-        services = [
-            s
-            for _, s in self.world.store.children(
-                f"v2/projects/{project.project_id}/locations/{region}/services"
-            )
-        ]
+        collection = f"v2/projects/{project.project_id}/locations/{region}/services"
+        names = self.world.store.names(collection)
         size = query_int(request, "pageSize", 0) or 100
         token = request.query.get("pageToken") or "0"
         if not token.isdigit():
             raise invalid(f"Invalid page token {token!r}.")
         start = int(token)
-        page = services[start : start + size]
+        # Only the page is read (and copied): the collection's names are kept sorted by the store.
+        page = [
+            s for name in names[start : start + size] if (s := self.world.store.get(f"{collection}/{name}"))
+        ]
         body: JSON = {"services": page} if page else {}
-        if start + size < len(services):
+        if start + size < len(names):
             body["nextPageToken"] = str(start + size)
         return _answer(request, body, run_v2.ListServicesResponse.pb().DESCRIPTOR)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import ipaddress
 import secrets
+from collections.abc import Callable, Iterable
 
 from iap_sandbox.emulators.gcp.core import COMPUTE_PREFIX, JSON, invalid
 
@@ -15,11 +16,12 @@ RESERVED_RANGE = ipaddress.ip_network("34.120.0.0/16")  # reserved global addres
 EPHEMERAL_RANGE = ipaddress.ip_network("34.160.0.0/16")  # forwarding rules without an address
 
 
-def allocate(in_use: set[str], network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+def allocate(taken: Callable[[str], bool], network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    """A random free host of the network (`taken(ip)` says which are not)."""
     hosts = network.num_addresses - 2
     for _ in range(1000):
         candidate = str(network.network_address + 1 + secrets.randbelow(hosts))
-        if candidate not in in_use:
+        if not taken(candidate):
             return candidate
     raise invalid("No free address left in the emulator's test range.")
 
@@ -31,12 +33,9 @@ class GlobalAddresses(Collection):
     singular = "address"
     labelled = True
 
-    def addresses_in_use(self, project: str) -> set[str]:
-        """IPs of the project's addresses and forwarding rules (stored or pending)."""
-        found: set[str] = set()
-        for _, item in self.state.visible_and_pending(project):
-            found.update(str(item[k]) for k in ("address", "IPAddress") if item.get(k))
-        return found
+    def ip_taken(self, project: str) -> Callable[[str], bool]:
+        """Whether an IP is held by one of the project's addresses or forwarding rules (stored or pending)."""
+        return lambda ip: self.state.ip_taken(project, ip)
 
     def build(self, scope: Scope, ref: Ref, body: JSON, current: JSON | None) -> JSON:
         """`addressType`, `ipVersion`, `networkTier` only when sent (the recorded GETs of addresses
@@ -50,13 +49,13 @@ class GlobalAddresses(Collection):
             raise invalid(
                 f"Invalid value for field 'resource.ipVersion': '{version}'. The emulator serves IPV4."
             )
-        taken = self.addresses_in_use(scope.project_id)
+        taken = self.ip_taken(scope.project_id)
         if fields.get("address"):
             try:
                 ipaddress.IPv4Address(fields["address"])
             except ValueError as exc:
                 raise invalid(f"Invalid value for field 'resource.address': '{fields['address']}'.") from exc
-            if fields["address"] in taken:
+            if taken(str(fields["address"])):
                 raise invalid(
                     f"Invalid value for field 'resource.address': '{fields['address']}' is reserved."
                 )
@@ -69,23 +68,27 @@ class GlobalAddresses(Collection):
         """Forwarding rules name an address by its IP, not its link."""
         return [
             path[len(COMPUTE_PREFIX) :]
-            for path, item in self.state.visible_and_pending(scope.project_id)
-            if "/forwardingRules/" in path and item.get("IPAddress") == resource.get("address")
+            for path in self.state.using(f"ip:{resource.get('address')}", scope.project_id)
+            if "/forwardingRules/" in path
         ]
 
-    def refresh_usage(self, project: str) -> None:
-        """Recompute `status`/`users` of the project's addresses from its forwarding rules."""
-        rules = [
-            item
-            for path, item in self.world.store.items(
-                f"{COMPUTE_PREFIX}projects/{project}/global/forwardingRules/"
+    def refresh_usage(self, project: str, ips: Iterable[str]) -> None:
+        """Recompute `status`/`users` of the project's addresses holding `ips` from its forwarding rules."""
+        store = self.world.store
+        addresses = f"{COMPUTE_PREFIX}projects/{project}/global/addresses"
+        rules = f"{COMPUTE_PREFIX}projects/{project}/global/forwardingRules"
+        for ip in ips:
+            users = sorted(
+                str(rule["selfLink"])
+                for name in store.lookup(rules, "IPAddress", ip)
+                if (rule := store.peek(f"{rules}/{name}")) is not None
             )
-        ]
-        for path, address in self.world.store.items(f"{COMPUTE_PREFIX}projects/{project}/global/addresses/"):
-            users = sorted(r["selfLink"] for r in rules if r.get("IPAddress") == address.get("address"))
-            updated = {k: v for k, v in address.items() if k != "users"}
-            updated["status"] = "IN_USE" if users else "RESERVED"
-            if users:
-                updated["users"] = users
-            if updated != address:
-                self.world.store.put(path, updated)
+            for name in store.lookup(addresses, "address", ip):
+                path = f"{addresses}/{name}"
+                address = store.peek(path) or {}
+                updated = {k: v for k, v in address.items() if k != "users"}
+                updated["status"] = "IN_USE" if users else "RESERVED"
+                if users:
+                    updated["users"] = users
+                if updated != address:
+                    store.put(path, updated)

@@ -20,6 +20,7 @@ import asyncio
 import copy
 import datetime
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -28,7 +29,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from iap_sandbox.emulators.gcp.core import COMPUTE_PREFIX, JSON, invalid
 from iap_sandbox.emulators.gcp.dns import AUTO, normalize
 
-from .crud import Collection, ComputeState, Scope
+from .crud import REFERENCES, Collection, ComputeState, Scope
 from .links import Ref
 
 PROVISIONING_SETTING = "compute.managedCertificateSeconds"
@@ -141,27 +142,30 @@ class SslCertificates(Collection):
         for project in self.world.projects.all():
             self.evaluate_project(project.project_id)
 
-    def evaluate_project(self, project: str) -> None:
-        prefix = f"{COMPUTE_PREFIX}projects/{project}/global/sslCertificates/"
-        for path, _ in self.world.store.items(prefix):
+    def evaluate_project(self, project: str, certs: Iterable[str] | None = None) -> None:
+        """Re-evaluate the certificates at `certs` (API paths), or every one of the project."""
+        if certs is None:
+            prefix = f"{COMPUTE_PREFIX}projects/{project}/global/sslCertificates"
+            certs = [f"{prefix}/{name}" for name in list(self.world.store.names(prefix))]
+        for path in sorted(certs):
             self.evaluate(path)
 
     def _serving_ips(self, path: str) -> set[str]:
         """IPs of the forwarding rules whose HTTPS proxy carries the certificate at `path`."""
         relative = path[len(COMPUTE_PREFIX) :]
         project = relative.split("/")[1]
-        proxies = {
+        store = self.world.store
+        global_prefix = f"{COMPUTE_PREFIX}projects/{project}/global/"
+        proxies = [
             proxy_path[len(COMPUTE_PREFIX) :]
-            for proxy_path, proxy in self.world.store.items(
-                f"{COMPUTE_PREFIX}projects/{project}/global/targetHttpsProxies/"
-            )
-            if relative in {self.state.canonical(c) for c in proxy.get("sslCertificates") or []}
-        }
-        rules = self.world.store.items(f"{COMPUTE_PREFIX}projects/{project}/global/forwardingRules/")
+            for proxy_path in store.find(REFERENCES, f"ref:{relative}")
+            if proxy_path.startswith(global_prefix + "targetHttpsProxies/")
+        ]
         return {
-            str(rule.get("IPAddress"))
-            for _, rule in rules
-            if self.state.canonical(str(rule.get("target", ""))) in proxies
+            str((store.peek(rule_path) or {}).get("IPAddress"))
+            for proxy in proxies
+            for rule_path in store.find(REFERENCES, f"ref:{proxy}")
+            if rule_path.startswith(global_prefix + "forwardingRules/")
         }
 
     def _domain_state(self, domain: str, serving: set[str]) -> str:

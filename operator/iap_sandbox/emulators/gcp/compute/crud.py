@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -25,6 +26,7 @@ from aiohttp import web
 
 from iap_sandbox.emulators.gcp.core import (
     COMPUTE_PREFIX,
+    COMPUTE_REFERENCES,
     JSON,
     GoogleError,
     Project,
@@ -45,7 +47,7 @@ from iap_sandbox.emulators.gcp.world import Registry, World
 
 from . import operations
 from .links import REGION_RE, Ref, collection_link, collection_path, parse_link, region_link, require_link
-from .listing import order, page, parse_filter
+from .listing import NAME_PREFIX, Filter, after_name, order, page, page_by_name, page_size, parse_filter
 
 # Output-only fields a client may echo back (from a GET) and that a write ignores.
 SYSTEM_FIELDS = frozenset(
@@ -113,29 +115,105 @@ class Scope:
         return Ref(self.project_id, self.region, collection, name)
 
 
+REFERENCES = COMPUTE_REFERENCES  # the store's derived index of what compute resources point at
+
+
+class PendingMap(dict[str, JSON | None]):
+    """path -> the resource as its running operation will leave it (None: being deleted), indexed by
+    the same keys as the store's `REFERENCES` index so lookups never walk every operation in flight."""
+
+    def __init__(self, keys: Callable[[str, JSON], Iterable[str]]) -> None:
+        super().__init__()
+        self._keys = keys
+        self._found: dict[str, set[str]] = {}
+
+    def __setitem__(self, path: str, future: JSON | None) -> None:
+        self._forget(path)
+        super().__setitem__(path, future)
+        if future is not None:
+            for key in self._keys(path, future):
+                self._found.setdefault(key, set()).add(path)
+
+    def __delitem__(self, path: str) -> None:
+        self._forget(path)
+        super().__delitem__(path)
+
+    def pop(self, path: str, *default: Any) -> Any:
+        self._forget(path)
+        return super().pop(path, *default)
+
+    def clear(self) -> None:
+        super().clear()
+        self._found.clear()
+
+    def find(self, key: str) -> set[str]:
+        return self._found.get(key, set())
+
+    def _forget(self, path: str) -> None:
+        future = self.get(path)
+        if future is None:
+            return
+        for key in self._keys(path, future):
+            holders = self._found.get(key)
+            if holders is not None:
+                holders.discard(path)
+                if not holders:
+                    del self._found[key]
+
+
 class ComputeState:
     """Shared by every compute collection of one world: pending operations and the collections."""
 
     def __init__(self, world: World) -> None:
         self.world = world
         # path -> the resource as it will be once its running operation completes (None: being deleted).
-        self.pending: dict[str, JSON | None] = {}
+        self.pending = PendingMap(self.index_keys)
         self.collections: dict[tuple[str, bool], Collection] = {}
-        # Called with a project id when what managed certificates depend on changed (proxies, rules).
-        self.certificate_listeners: list[Callable[[str], None]] = []
+        # Called with a project id (and the certificates' API paths, when known) when what managed
+        # certificates depend on changed (proxies, rules).
+        self.certificate_listeners: list[Callable[[str, Iterable[str] | None], None]] = []
         self.reset_listeners: list[Callable[[], None]] = []
+        world.store.add_index(REFERENCES, self.index_keys)
 
     def reset(self) -> None:
         self.pending.clear()
         for listener in self.reset_listeners:
             listener()
 
-    def certificates_changed(self, project: str) -> None:
+    def certificates_changed(self, project: str, certs: Iterable[str] | None = None) -> None:
         for listener in self.certificate_listeners:
-            listener(project)
+            listener(project, certs)
+
+    def index_keys(self, path: str, item: JSON) -> set[str]:
+        """`ref:projects/...` for every resource a compute resource references, `ip:A.B.C.D` for its IP."""
+        if not path.startswith(COMPUTE_PREFIX) or "/operations/" in path or ":" in path.rsplit("/", 1)[-1]:
+            return set()
+        keys = {f"ref:{target}" for r in _references(item) if (target := self.canonical(r))}
+        keys.update(f"ip:{item[k]}" for k in ("address", "IPAddress") if item.get(k))
+        return keys
+
+    def view(self, path: str) -> JSON | None:
+        """The resource as pending operations will leave it, else as stored (read-only)."""
+        if path in self.pending:
+            return self.pending[path]
+        return self.world.store.peek(path)
+
+    def using(self, key: str, project: str) -> list[str]:
+        """API paths of the project's compute resources (stored, or as pending operations will leave
+        them) indexed under `key` (`ref:projects/...` or `ip:A.B.C.D`)."""
+        prefix = f"{COMPUTE_PREFIX}projects/{project}/"
+        stored = {p for p in self.world.store.find(REFERENCES, key) if p not in self.pending}
+        found = {p for p in stored | self.pending.find(key) if p.startswith(prefix)}
+        return sorted(found)
+
+    def ip_taken(self, project: str, ip: str) -> bool:
+        """Whether an address or forwarding rule of the project (stored or pending) holds the IP."""
+        return bool(self.using(f"ip:{ip}", project))
 
     def visible_and_pending(self, project: str) -> Iterator[tuple[str, JSON]]:
-        """Every compute resource of the project as stored, and as pending operations will leave it."""
+        """Every compute resource of the project as stored, and as pending operations will leave it.
+
+        Walks the whole project: request handlers use the indexes (`using`) instead."""
         prefix = f"{COMPUTE_PREFIX}projects/{project}/"
         for path, item in self.world.store.items(prefix):
             if "/operations/" not in path and ":" not in path.rsplit("/", 1)[-1]:
@@ -370,8 +448,8 @@ class Collection:
     def users_of(self, scope: Scope, ref: Ref, resource: JSON) -> list[str]:
         users = [
             path[len(COMPUTE_PREFIX) :]
-            for path, item in self.state.visible_and_pending(scope.project_id)
-            if path != ref.path and ref.relative in {self.state.canonical(r) for r in _references(item)}
+            for path in self.state.using(f"ref:{ref.relative}", scope.project_id)
+            if path != ref.path
         ]
         return sorted(set(users + self.extra_users(scope, ref, resource)))
 
@@ -382,22 +460,56 @@ class Collection:
         return json_response(resource)
 
     async def handle_list(self, request: web.Request) -> web.Response:
+        """A page of the collection, in name order unless `orderBy` says otherwise.
+
+        Reads only the page's members (plus those the filter refuses); an equality in the filter
+        (`labels.k = v`, `name = x`, `address eq 1.2.3.4`) narrows the candidates through a field index.
+        `orderBy=creationTimestamp desc` sorts the whole collection (the operator never asks for it).
+        """
         scope = self.scope(request)
         coll = collection_path(scope.project_id, scope.region, self.collection)
         matches = parse_filter(request.query.get("filter"))
-        items = [item for _, item in self.world.store.children(coll) if matches(item)]
-        items = order(items, request.query.get("orderBy"))
-        chunk, token = page(items, query_int(request, "maxResults"), request.query.get("pageToken"))
+        order_by = request.query.get("orderBy")
+        max_results = query_int(request, "maxResults")
+        token = request.query.get("pageToken")
+        if order_by and order_by.strip() not in ("name", "name asc"):
+            items = order([item for _, item in self.world.store.scan(coll) if matches(item)], order_by)
+            chunk, token = page(items, max_results, token)
+        else:
+            size = page_size(max_results)
+            chunk, token = page_by_name(self._candidates(coll, matches, after_name(token)), matches, size)
         body: JSON = {
             "kind": f"{self.kind}List",
             "id": coll[len(COMPUTE_PREFIX) :],
             "selfLink": collection_link(scope.project_id, scope.region, self.collection),
         }
         if chunk:
-            body["items"] = chunk
+            body["items"] = chunk  # the stored dicts: serialised at once, never mutated
         if token:
             body["nextPageToken"] = token
         return json_response(body)
+
+    def _candidates(self, coll: str, matches: Filter, after: str | None) -> Iterator[tuple[str, JSON]]:
+        """Members that may match, in name order after `after`: the narrowest equality's index hits."""
+        store = self.world.store
+        if not matches.equalities:
+            yield from store.scan(coll, after)
+            return
+        exact = [store.lookup(coll, f, v) for f, v in matches.equalities if f != NAME_PREFIX]
+        if not exact:  # only name prefixes: the range of sorted names that starts with the longest
+            stem = max((v for f, v in matches.equalities if f == NAME_PREFIX), key=len)
+            for name, member in store.scan(
+                coll, after if after is not None and after >= stem else None, stem
+            ):
+                if not name.startswith(stem):
+                    return
+                yield name, member
+            return
+        names = min(exact, key=len)
+        for name in names[bisect.bisect_right(names, after) if after is not None else 0 :]:
+            item = store.peek(f"{coll}/{name}")
+            if item is not None:
+                yield name, item
 
     async def handle_insert(self, request: web.Request) -> web.Response:
         scope = self.scope(request)

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from iap_sandbox.emulators.gcp.core import JSON, invalid
+from iap_sandbox.emulators.gcp.core import COMPUTE_PREFIX, JSON, invalid
 from iap_sandbox.emulators.gcp.world import Registry
 
 from .addresses import EPHEMERAL_RANGE, GlobalAddresses, allocate
@@ -60,7 +60,7 @@ class GlobalForwardingRules(Collection):
         """The rule's IP literal: from a reserved address (by link, name or IP) or ephemeral."""
         project = scope.project_id
         if not value:
-            return allocate(self._addresses().addresses_in_use(project), EPHEMERAL_RANGE)
+            return allocate(self._addresses().ip_taken(project), EPHEMERAL_RANGE)
         text = str(value)
         link = parse_link(text, project)
         if link is not None:
@@ -75,16 +75,16 @@ class GlobalForwardingRules(Collection):
                 raise invalid(f"Invalid value for field 'resource.IPAddress': '{text}'.") from exc
             ip = text
             kept = current is not None and current.get("IPAddress") == ip
-            reserved = {
-                item.get("address")
-                for path, item in self.world.store.items(f"compute/v1/projects/{project}/global/addresses/")
-            }
-            if ip not in reserved and not kept:
+            reserved = self.world.store.lookup(
+                f"compute/v1/projects/{project}/global/addresses", "address", ip
+            )
+            if not reserved and not kept:
                 raise invalid(
                     f"Invalid value for field 'resource.IPAddress': '{text}'. "
                     "Specified IP address is not reserved in this project."
                 )
-        for path, item in self.state.visible_and_pending(project):
+        for path in self.state.using(f"ip:{ip}", project):
+            item = self.state.view(path) or {}
             if "/forwardingRules/" not in path or path == ref.path or item.get("IPAddress") != ip:
                 continue
             if _overlap(item.get("portRange", "1-65535"), port_range):
@@ -112,8 +112,18 @@ class GlobalForwardingRules(Collection):
         return fields
 
     def after_write(self, scope: Scope, ref: Ref, before: JSON | None, after: JSON | None) -> None:
-        self._addresses().refresh_usage(scope.project_id)
-        self.state.certificates_changed(scope.project_id)
+        rules = [r for r in (before, after) if r is not None]
+        self._addresses().refresh_usage(
+            scope.project_id, {str(r["IPAddress"]) for r in rules if r.get("IPAddress")}
+        )
+        certs: set[str] = set()
+        for rule in rules:
+            proxy = self.state.canonical(str(rule.get("target", "")))
+            stored = self.world.store.peek(COMPUTE_PREFIX + proxy) if proxy else None
+            for cert in (stored or {}).get("sslCertificates") or []:
+                if (relative := self.state.canonical(str(cert))) is not None:
+                    certs.add(COMPUTE_PREFIX + relative)
+        self.state.certificates_changed(scope.project_id, certs)
 
     async def handle_set_target(self, request: web.Request) -> web.Response:
         def change(scope: Scope, ref: Ref, current: JSON, body: JSON) -> JSON:

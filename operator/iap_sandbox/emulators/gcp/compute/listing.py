@@ -11,10 +11,10 @@ from __future__ import annotations
 import base64
 import fnmatch
 import re
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
-from iap_sandbox.emulators.gcp.core import JSON, invalid
+from iap_sandbox.emulators.gcp.core import JSON, field_text, field_values, invalid
 
 Predicate = Callable[[JSON], bool]
 
@@ -48,28 +48,8 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     return tokens
 
 
-def _values(resource: Any, field: str) -> list[Any]:
-    """Every value at a dotted path (lists fan out)."""
-    current: list[Any] = [resource]
-    for part in field.split("."):
-        nxt: list[Any] = []
-        for item in current:
-            if isinstance(item, list):
-                item_list: list[Any] = item
-                nxt.extend(sub.get(part) for sub in item_list if isinstance(sub, dict) and part in sub)
-            elif isinstance(item, dict) and part in item:
-                nxt.append(item[part])
-        current = nxt
-    flat: list[Any] = []
-    for value in current:
-        flat.extend(value if isinstance(value, list) else [value])
-    return flat
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+_values = field_values
+_text = field_text
 
 
 def _comparison(field: str, op: str, literal: str) -> Predicate:
@@ -117,28 +97,35 @@ class _Parser:
         self.pos += 1
         return token
 
-    def parse(self) -> Predicate:
-        predicate = self._or()
+    def parse(self) -> Filter:
+        predicate, equalities = self._or()
         if self._peek() is not None:
             raise invalid(f"Invalid list filter expression '{self.text}'.")
-        return predicate
+        return Filter(predicate, equalities)
 
-    def _or(self) -> Predicate:
+    # Each level returns its predicate and the (field, text) equalities every match must satisfy.
+    def _or(self) -> tuple[Predicate, Equalities]:
         parts = [self._and()]
         while self._peek() == ("word", "OR"):
             self.pos += 1
             parts.append(self._and())
-        return parts[0] if len(parts) == 1 else (lambda r: any(p(r) for p in parts))
+        if len(parts) == 1:
+            return parts[0]
+        predicates = [p for p, _ in parts]
+        return (lambda r: any(p(r) for p in predicates)), ()
 
-    def _and(self) -> Predicate:
+    def _and(self) -> tuple[Predicate, Equalities]:
         parts = [self._term()]
         while (token := self._peek()) is not None and token not in (("paren", ")"), ("word", "OR")):
             if token == ("word", "AND"):
                 self.pos += 1
             parts.append(self._term())
-        return parts[0] if len(parts) == 1 else (lambda r: all(p(r) for p in parts))
+        if len(parts) == 1:
+            return parts[0]
+        predicates = [p for p, _ in parts]
+        return (lambda r: all(p(r) for p in predicates)), tuple(e for _, eqs in parts for e in eqs)
 
-    def _term(self) -> Predicate:
+    def _term(self) -> tuple[Predicate, Equalities]:
         token = self._next()
         if token == ("paren", "("):
             inner = self._or()
@@ -146,8 +133,8 @@ class _Parser:
                 raise invalid(f"Invalid list filter expression '{self.text}'.")
             return inner
         if token[0] == "word" and token[1] == "NOT":
-            negated = self._term()
-            return lambda r: not negated(r)
+            negated, _ = self._term()
+            return (lambda r: not negated(r)), ()
         if token[0] != "word":
             raise invalid(f"Invalid list filter expression '{self.text}'.")
         op = self._next()
@@ -156,12 +143,41 @@ class _Parser:
         value = self._next()
         if value[0] not in ("word", "value"):
             raise invalid(f"Invalid list filter expression '{self.text}'.")
-        return _comparison(token[1], op[1], value[1])
+        field, literal = token[1], value[1]
+        exact = (op[1] == "=" and not _GLOB_CHARS & set(literal)) or (
+            op[1] == "eq" and not _REGEX_CHARS & set(literal)
+        )
+        if exact:
+            return _comparison(field, op[1], literal), ((field, literal),)
+        # `name eq "prefix.*"` / `name = "prefix*"`: a range of the (sorted) names
+        stem = literal[:-2] if op[1] == "eq" and literal.endswith(".*") else None
+        if op[1] == "=" and literal.endswith("*"):
+            stem = literal[:-1]
+        if field == "name" and stem and not (_REGEX_CHARS | _GLOB_CHARS) & set(stem):
+            return _comparison(field, op[1], literal), ((NAME_PREFIX, stem),)
+        return _comparison(field, op[1], literal), ()
 
 
-def parse_filter(text: str | None) -> Predicate:
+_GLOB_CHARS = frozenset("*?[")
+NAME_PREFIX = "name^"  # the pseudo-field of an equality meaning "name starts with"
+_REGEX_CHARS = frozenset(".^$*+?{}[]\\|()")
+Equalities = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A parsed list filter: the predicate, and equalities any match must satisfy (for an index)."""
+
+    matches: Predicate
+    equalities: Equalities = ()
+
+    def __call__(self, resource: JSON) -> bool:
+        return self.matches(resource)
+
+
+def parse_filter(text: str | None) -> Filter:
     if not text or not text.strip():
-        return lambda _: True
+        return Filter(lambda _: True)
     return _Parser(text).parse()
 
 
@@ -199,3 +215,48 @@ def page(
     more = start + size < len(items)
     token = base64.urlsafe_b64encode(f"offset:{start + size}".encode()).decode() if more else None
     return chunk, token
+
+
+def page_size(max_results: int | None) -> int:
+    size = MAX_RESULTS if max_results is None else max_results
+    if size < 0:
+        raise invalid(f"Invalid value for field 'maxResults': '{max_results}'. Must be non-negative.")
+    return min(size or MAX_RESULTS, MAX_RESULTS)
+
+
+def name_token(name: str) -> str:
+    """The page token of the page starting after the member called `name` (opaque to clients)."""
+    return base64.urlsafe_b64encode(f"after:{name}".encode()).decode()
+
+
+def after_name(token: str | None) -> str | None:
+    """The member name a page token continues after (None: from the start)."""
+    if not token:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(token.encode()).decode()
+    except ValueError as exc:
+        raise invalid(f"Invalid value for field 'pageToken': '{token}'.") from exc
+    if not text.startswith("after:"):
+        raise invalid(f"Invalid value for field 'pageToken': '{token}'.")
+    return text.removeprefix("after:")
+
+
+def page_by_name(
+    candidates: Iterator[tuple[str, JSON]], matches: Predicate, size: int
+) -> tuple[list[JSON], str | None]:
+    """Up to `size` matching items from name-ordered candidates, and the next page's token.
+
+    Reads the candidates only until the page is full and one more match proves there is a next page,
+    so the cost is the page (plus candidates the filter refuses), not the collection.
+    """
+    chunk: list[JSON] = []
+    last = ""
+    for name, item in candidates:
+        if not matches(item):
+            continue
+        if len(chunk) == size:
+            return chunk, name_token(last)
+        chunk.append(item)
+        last = name
+    return chunk, None

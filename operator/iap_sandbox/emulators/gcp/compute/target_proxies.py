@@ -7,7 +7,14 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from iap_sandbox.emulators.gcp.core import JSON, GoogleError, compute_not_found, invalid, not_found
+from iap_sandbox.emulators.gcp.core import (
+    COMPUTE_PREFIX,
+    JSON,
+    GoogleError,
+    compute_not_found,
+    invalid,
+    not_found,
+)
 from iap_sandbox.emulators.gcp.world import Registry
 
 from .crud import Collection, Scope
@@ -93,7 +100,13 @@ class TargetHttpsProxies(TargetHttpProxies):
         return fields
 
     def after_write(self, scope: Scope, ref: Ref, before: JSON | None, after: JSON | None) -> None:
-        self.state.certificates_changed(scope.project_id)
+        certs = {
+            COMPUTE_PREFIX + relative
+            for proxy in (before, after)
+            for cert in (proxy or {}).get("sslCertificates") or []
+            if (relative := self.state.canonical(str(cert))) is not None
+        }
+        self.state.certificates_changed(scope.project_id, certs)
 
     async def handle_set_certificates(self, request: web.Request) -> web.Response:
         def change(scope: Scope, ref: Ref, current: JSON, body: JSON) -> JSON:
