@@ -19,7 +19,7 @@ KUSTOMIZATIONS = ("deploy/base", "deploy/release", "deploy/overlays/example", "d
 # The oldest Kubernetes minor we support and the newest the schemas know.
 K8S_VERSIONS = ("1.31.0", kubernetes_validate.latest_version())
 NAMESPACE = "iap-operator-system"
-CRD_FILE = "iap-operator.dev_iapprotectedservices.yaml"
+CRD_FILES = ("iap-operator.dev_iapprotectedservices.yaml", "iap-operator.dev_iaploadbalancers.yaml")
 
 
 @pytest.mark.parametrize("path", KUSTOMIZATIONS)
@@ -31,15 +31,18 @@ def test_every_object_validates(kustomize: Render, path: str, version: str) -> N
         kubernetes_validate.validate(obj, version, strict=True)
 
 
-def test_crd_copy_matches_crds_folder(repo: Path) -> None:
-    source = (repo / "crds" / CRD_FILE).read_text()
-    copy = (repo / "deploy" / "base" / "crds" / CRD_FILE).read_text()
-    assert copy == source, f"deploy/base/crds/ is stale: cp crds/{CRD_FILE} deploy/base/crds/"
+@pytest.mark.parametrize("name", CRD_FILES)
+def test_crd_copy_matches_crds_folder(repo: Path, name: str) -> None:
+    assert sorted(p.name for p in (repo / "crds").glob("*.yaml")) == sorted(CRD_FILES)
+    source = (repo / "crds" / name).read_text()
+    copy = (repo / "deploy" / "base" / "crds" / name).read_text()
+    assert copy == source, f"deploy/base/crds/ is stale: cp crds/{name} deploy/base/crds/"
 
 
 def test_base_holds_the_crd_and_namespaced_objects_in_the_operator_namespace(kustomize: Render) -> None:
     objects = kustomize("deploy/base")
     find(objects, "CustomResourceDefinition", "iapprotectedservices.iap-operator.dev")
+    find(objects, "CustomResourceDefinition", "iaploadbalancers.iap-operator.dev")
     kinds = {o["kind"] for o in objects}
     assert {"Namespace", "ServiceAccount", "Deployment", "Service", "PodDisruptionBudget"} <= kinds
     cluster_scoped = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}

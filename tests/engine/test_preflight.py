@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from iap_operator.engine.conditions import Reason
+from iap_operator.engine.conditions import Reason, Type
 from iap_operator.engine.identity import Identity
 
 from .fakes import FakeGcp
-from .scenario import NAMESPACE, PROJECT, SERVICE, Harness, reasons, settings, spec, world
+from .scenario import NAMESPACE, PROJECT, SERVICE, Harness, condition, reasons, settings, spec, world
 
 OAUTH = {"secretRef": {"name": "iap-oauth", "clientSecretKey": "secret"}}
 
@@ -126,3 +126,16 @@ async def test_a_client_id_that_is_no_oauth_client_id_is_refused_without_writes(
     assert "OAuth client ID" in ready.message
     assert "drop table" not in ready.message
     assert "s3cret" not in ready.message
+
+
+async def test_a_shared_ref_is_refused_with_what_to_do_and_no_calls(gcp: FakeGcp) -> None:
+    """The attach topology is not in the engine yet (docs/shared-balancer.md): say so, touch nothing."""
+    harness = Harness(gcp)
+
+    shared = {"sharedRef": {"name": "tools", "namespace": "platform"}, "host": "wiki.example.com"}
+    outcome = await harness.reconcile(spec(loadBalancer=shared))
+
+    assert gcp.calls() == []
+    assert outcome.stalled
+    assert reasons(outcome)["Ready"] == (False, Reason.INVALID_SPEC)
+    assert "sharedRef" in condition(outcome, Type.READY).message

@@ -20,6 +20,7 @@ from iap_operator.api.v1alpha1 import (
     OAuthClient,
     ResourceStatus,
     SecretRef,
+    SharedRef,
     parse_spec,
 )
 
@@ -52,5 +53,6 @@ __all__ = [
     "OAuthClient",
     "ResourceStatus",
     "SecretRef",
+    "SharedRef",
     "parse_spec",
 ]

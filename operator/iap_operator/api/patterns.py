@@ -40,3 +40,12 @@ CONDITION_EXPRESSION_MAX = 4096
 GO_DURATION = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$"
 GO_DURATION_MAX = 64
 RESYNC_PERIOD_MIN_SECONDS = 60
+# Shared balancers (IapLoadBalancer, loadBalancer.sharedRef): namespaces, path prefixes, admitted domains.
+NAMESPACE = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+NAMESPACE_MAX = 63
+PATH_PREFIX = r"^/[-a-zA-Z0-9._~/]*$"
+PATH_PREFIX_MAX = 200
+PATH_PREFIXES_MAX = 10
+DOMAIN_PATTERN = r"^(\*\.)?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+MATCH_LABELS_MAX = 20
+LABEL_VALUE_MAX = 63

@@ -132,10 +132,31 @@ class BackendServiceRef(_SpecModel):
     region: Region | None = None
 
 
+Namespace = Annotated[
+    str, StringConstraints(strict=True, pattern=patterns.NAMESPACE, max_length=patterns.NAMESPACE_MAX)
+]
+PathPrefix = Annotated[
+    str, StringConstraints(strict=True, pattern=patterns.PATH_PREFIX, max_length=patterns.PATH_PREFIX_MAX)
+]
+
+
+class SharedRef(_SpecModel):
+    """An IapLoadBalancer to attach to (docs/shared-balancer.md)."""
+
+    name: ComputeName
+    namespace: Namespace | None = None  # default: the service's own namespace
+
+
 class LoadBalancerSpec(_SpecModel):
-    """Exactly one of backend_service or domains; the other fields only apply with domains."""
+    """Exactly one of backend_service, domains or shared_ref; the other fields only apply with domains
+    (ssl_certificates, address, https_redirect, load_balancing_scheme) or shared_ref (host, path_prefixes)."""
 
     backend_service: BackendServiceRef | None = None
+    shared_ref: SharedRef | None = None
+    host: Domain | None = None
+    path_prefixes: list[PathPrefix] = Field(
+        default_factory=list, min_length=1, max_length=patterns.PATH_PREFIXES_MAX
+    )
     domains: list[Domain] = Field(default_factory=list, min_length=1, max_length=patterns.DOMAINS_MAX)
     ssl_certificates: list[ComputeName] = Field(
         default_factory=list, min_length=1, max_length=patterns.SSL_CERTIFICATES_MAX
@@ -156,12 +177,24 @@ class LoadBalancerSpec(_SpecModel):
         _no_duplicates(value, "SSL certificate")
         return value
 
+    @field_validator("path_prefixes")
+    @classmethod
+    def _unique_prefixes(cls, value: list[str]) -> list[str]:
+        _no_duplicates(value, "path prefix")
+        return value
+
     @model_validator(mode="after")
     def _one_kind(self) -> LoadBalancerSpec:
         if self.backend_service is not None and self.domains:
             raise ValueError("set only one of backendService or domains, not both")
-        if self.backend_service is None and not self.domains:
-            raise ValueError("set one of backendService or domains")
+        if self.backend_service is None and not self.domains and self.shared_ref is None:
+            raise ValueError("set one of backendService, domains or sharedRef")
+        if self.shared_ref is not None and (self.backend_service is not None or self.domains):
+            raise ValueError("set sharedRef alone, not with domains or backendService")
+        if (self.shared_ref is None) != (self.host is None):
+            raise ValueError("host is required with sharedRef, and only applies with it")
+        if self.path_prefixes and self.shared_ref is None:
+            raise ValueError("pathPrefixes only applies with sharedRef")
         if not self.domains:
             given = self.model_fields_set & {
                 "ssl_certificates",
@@ -312,6 +345,7 @@ class IapProtectedServiceStatus(_StatusModel):
     conditions: tuple[Condition, ...] = ()
     url: str | None = None
     ip_address: str | None = None
+    shared_load_balancer: str | None = None  # namespace/name of the IapLoadBalancer attached to
     backend_service: BackendServiceStatus | None = None
     jwt_audience: str | None = None
     service_agent: str | None = None

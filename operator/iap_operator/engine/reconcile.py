@@ -89,6 +89,12 @@ class Reconciler:
                 f"namespace {identity.namespace!r} is not allowed to act on project {project!r} "
                 "(see the operator's allowed-projects setting)",
             )
+        if spec.load_balancer is not None and spec.load_balancer.shared_ref is not None:
+            raise SpecError(  # docs/shared-balancer.md: the attach topology is not in this engine yet
+                Reason.INVALID_SPEC,
+                "loadBalancer.sharedRef (attaching to an IapLoadBalancer) is not supported by this "
+                "operator version yet: use loadBalancer.domains or loadBalancer.backendService",
+            )
         oauth = await self._oauth_client(identity, spec)
         run = spec.cloud_run
         number, service = await asyncio.gather(
