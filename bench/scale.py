@@ -150,7 +150,7 @@ class KubeCounter:
     def total(self) -> int:
         return sum(self.counts.values())
 
-    async def _forward(self, request: web.Request) -> web.StreamResponse:
+    async def _forward(self, request: web.BaseRequest) -> web.StreamResponse:
         watch = request.query.get("watch") in {"true", "1"}
         self.counts[f"{request.method}{' watch' if watch else ''}"] += 1
         if watch and request.path.endswith(f"/{PLURAL}"):
@@ -168,9 +168,10 @@ class KubeCounter:
                 headers={k: v for k, v in upstream.headers.items() if k.lower() not in _HOP},
             )
             await response.prepare(request)
-            async for chunk in upstream.content.iter_any():
-                await response.write(chunk)
-            await response.write_eof()
+            with contextlib.suppress(ConnectionResetError):  # the client went away (a watch it closed)
+                async for chunk in upstream.content.iter_any():
+                    await response.write(chunk)
+                await response.write_eof()
             return response
 
     async def __aenter__(self) -> KubeCounter:
@@ -202,6 +203,7 @@ class World:
     gcp_url: str
     kube: KubeCounter
     operator: asyncio.subprocess.Process
+    emulators: tuple[asyncio.subprocess.Process, asyncio.subprocess.Process]  # GCP, Kubernetes
     session: aiohttp.ClientSession
     log_path: Path
     gcp_next: int = 0  # request-log index the next GCP fetch starts at
@@ -293,7 +295,7 @@ async def world(
             )  # fmt: skip
             procs.append(operator)
             try:
-                yield World(gcp_url, counter, operator, session, log_path)
+                yield World(gcp_url, counter, operator, (gcp, kube), session, log_path)
             finally:
                 await _stop(operator)
                 log.close()
@@ -369,6 +371,7 @@ async def run(
         "scale": scale if realistic else None,
         "gcp_qps": qps,
     }
+    load = [round(x, 2) for x in os.getloadavg()]  # the machine is shared: say how busy it was
     with tempfile.TemporaryDirectory(prefix="iap-scale-") as tmpdir:
         tmp = Path(tmpdir)
         started = time.monotonic()
@@ -450,7 +453,18 @@ async def run(
                         kube_requests_per_resource_resync=_per(kube_steady, passes),
                     )
                 final = Usage.of(w.operator.pid)
-                result.update(peak_rss_mib=round(final.peak_rss_mib, 1), kube_requests=dict(w.kube.counts))
+                gcp_emulator, kube_emulator = (Usage.of(p.pid) for p in w.emulators)
+                result.update(
+                    peak_rss_mib=round(final.peak_rss_mib, 1),
+                    kube_requests=dict(w.kube.counts),
+                    # Whole-run CPU seconds of each process: is an emulator the bottleneck?
+                    cpu_seconds={
+                        "operator": round(final.cpu, 2),
+                        "gcp_emulator": round(gcp_emulator.cpu, 2),
+                        "kube_emulator": round(kube_emulator.cpu, 2),
+                    },
+                    load_average_at_start=load,
+                )
     return result
 
 
