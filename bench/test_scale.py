@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import scale
 import watching
 
@@ -42,6 +43,7 @@ def test_seed_and_resources_match() -> None:
     assert sorted(scale.seed(3)["dns"]) == [f"svc-0000{i}.example.com" for i in range(3)]
 
 
+@pytest.mark.timeout(300)  # six processes start (two runs, each operator started twice) on a shared machine
 async def test_smoke_run_reports_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "scale.json"
     await scale.main(
