@@ -38,6 +38,11 @@ faults: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/apply_to_ready.py $(ARGS)
 
+.PHONY: bench-scale
+## The scale benchmark (bench/SCALE.md): N=1..10,000 as processes; writes bench/scale-results.json. ARGS="--sizes 1,100"
+bench-scale: $(STAMP)
+	$(BIN)/python bench/scale.py $(ARGS)
+
 .PHONY: bench-faults
 ## The fault benchmark (bench/README.md): N=10 mixed resources under 429/503 faults; writes bench/faults.json.
 bench-faults: $(STAMP)

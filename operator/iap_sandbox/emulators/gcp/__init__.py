@@ -38,8 +38,12 @@ Errors (core.py)
 Store (core.Store, `world.store`)
     Every resource as the JSON its GET returns, keyed by API path = URL path without the leading `/`
     (``compute/v1/projects/p/global/backendServices/x``, ``v2/projects/p/locations/r/services/s``).
-    `get(path)` / `put(path, json)` / `delete(path)` / `children(collection_path)` / `items(prefix)`;
-    values are copied in and out. `GET /emulator/v1/state` is just the store (plus `?operations=true`).
+    `get(path)` / `put(path, json)` / `delete(path)` copy in and out; request handlers read with
+    `peek(path)`, `scan(collection)` (sorted by name, from a page token), `lookup(collection, field,
+    value)` (a field index) and `find(index, key)` (a derived index, `add_index`), which hand out the
+    stored dicts read-only, so no request walks or copies the store (docs/gcp-emulator.md, Scaling).
+    `children(collection)` and `items(prefix)` copy everything they return: not for request handlers.
+    `GET /emulator/v1/state` is just the store (plus `?operations=true`).
     Use the API path of the *project id* form even when the request named the project by number.
 
 Projects (core.Projects, `world.projects`)

@@ -1,7 +1,8 @@
 """The control API under `/emulator/v1/`: inspect and steer the emulator from tests and benchmarks.
 
 - `GET  state[?prefix=P][&operations=true]` every stored resource `{api path: JSON as its GET returns}`
-- `GET  requests` / `DELETE requests`       the request log (no bodies) / clear it
+- `GET  requests[?since=K]` / `DELETE requests`   the request log (no bodies; from the K-th record on,
+                                            with `next`, the K to ask for next time) / clear it
 - `GET  faults` / `POST faults` / `DELETE faults` / `DELETE faults/{id}`   fault rules (see faults.py)
 - `POST reset`                              back to the loaded seeds (clears faults and the log too)
 - `POST mutate` `{"path": P, "merge": {...}}` or `{"path": P, "delete": true}`   out-of-band change
@@ -43,7 +44,14 @@ def register(registry: Registry, world: World) -> None:
         return json_response(state(world, request.query.get("prefix", ""), flag))
 
     async def get_requests(request: web.Request) -> web.Response:
-        return json_response({"requests": world.requests.to_json()})
+        records = world.requests.records
+        since = request.query.get("since")
+        if since is None:
+            return json_response({"requests": world.requests.to_json(), "next": len(records)})
+        if not since.isdigit():
+            raise invalid(f"since must be a record index, not {since!r}")
+        start = int(since)
+        return json_response({"requests": [r.to_json() for r in records[start:]], "next": len(records)})
 
     async def clear_requests(request: web.Request) -> web.Response:
         world.requests.clear()
