@@ -29,7 +29,7 @@ class Config:
     gcp_qps: float = 20.0
     poll_interval: float = 15.0
     missing_retry: float = 60.0
-    resync_tick: float = 30.0  # how often the timer looks for objects whose resyncPeriod is due
+    resync_tick: float = 30.0  # unused since the resync scheduler (wiring/scheduler.py); kept for old callers
     resync_override: float | None = None  # one period for every object (tests, benchmarks)
     backoff_base: float = 2.0
     backoff_max: float = 300.0
@@ -238,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.flag(
         "--resync-tick", env="RESYNC_TICK", default=30.0, metavar="SECONDS", kind=_not_negative(float),
-        help="seconds between checks for resources whose spec.resyncPeriod is due",
+        help="ignored: one scheduler starts each resync when it is due (accepted so that existing "
+        "manifests and scripts keep working)",
     )  # fmt: skip
     p.flag(
         "--resync-override", env="RESYNC_OVERRIDE", metavar="SECONDS", kind=_not_negative(float),
