@@ -89,9 +89,7 @@ async def life_cycle(w: World, tmp_path: Path) -> None:
         await wait(w, path + "/hello", lambda o: o is not None and is_ready(o), operator.output)
         async with w.session.get(path + "/hello") as resp:
             synced = (await resp.json())["status"]["lastSyncTime"]
-        await wait(
-            w, path + "/hello", lambda o: o["status"].get("lastSyncTime") != synced, operator.output
-        )
+        await wait(w, path + "/hello", lambda o: o["status"].get("lastSyncTime") != synced, operator.output)
         patch = {"spec": {"access": {"members": ["user:carol@example.com"]}}}
         headers = {"Content-Type": "application/merge-patch+json"}
         async with w.session.patch(path + "/hello", data=json.dumps(patch), headers=headers) as resp:

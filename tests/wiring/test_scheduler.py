@@ -73,7 +73,8 @@ async def test_at_most_concurrency_resyncs_run_at_once(started: Callable[[Schedu
     for i in range(10):
         scheduler.schedule(f"o{i}", 0)
     await asyncio.sleep(3.5)
-    assert peak == 3 and done == 9  # three at a time: 3 s for nine of them
+    assert peak == 3  # three at a time: 3 s for nine of them
+    assert done == 9
     await asyncio.sleep(1)
     assert done == 10
 
@@ -98,23 +99,28 @@ async def test_a_failing_resync_does_not_stop_the_others(started: Callable[[Sche
 def test_resyncs_of_a_burst_spread_over_the_period() -> None:
     rng = random.Random(7)
     firsts = sorted(first_delay(600, rng) for _ in range(1000))
-    assert 300 <= firsts[0] and firsts[-1] <= 600
+    assert firsts[0] >= 300
+    assert firsts[-1] <= 600
     # spread: every 30-second slice of (300, 600] gets a share, none more than twice the even share
     slices = [sum(1 for d in firsts if 300 + 30 * i < d <= 330 + 30 * i) for i in range(10)]
-    assert min(slices) > 50 and max(slices) < 200, slices
+    assert min(slices) > 50, slices
+    assert max(slices) < 200, slices
     nexts = [next_delay(600, rng) for _ in range(1000)]
-    assert 540 <= min(nexts) and max(nexts) <= 660
+    assert min(nexts) >= 540
+    assert max(nexts) <= 660
 
 
 def test_a_creation_is_summarised_in_one_event_per_reason() -> None:
     kinds = ("Address", "BackendService", "UrlMap", "TargetHttpsProxy", "ForwardingRule", "SslCertificate")
     events = [Event("Created", f"created {kind} web") for kind in kinds]
     events += [Event("ServiceAgentReady", "IAP service agent x is ready")]
-    events += [Event("Updated", "granted roles/run.invoker to y on service"), Event("Created", "created NEG web")]
+    events += [Event("Updated", "granted roles/run.invoker to y on service")]
+    events += [Event("Created", "created NEG web")]
     summary = summarise(events)
     assert [e.reason for e in summary] == ["Created", "ServiceAgentReady", "Updated"]
     created = summary[0].message
-    assert created.startswith("created ") and all(f"created {kind} web" in created for kind in kinds)
+    assert created.startswith("created ")
+    assert all(f"created {kind} web" in created for kind in kinds)
     assert "created NEG web" in created
 
 
@@ -124,4 +130,5 @@ def test_failures_stay_single_and_long_summaries_say_what_they_leave_out() -> No
     summary = summarise([failure, *many])
     assert summary[0] == failure
     assert len(summary[1].message) <= MESSAGE_LIMIT
-    assert summary[1].message.endswith("more") and "-0" in summary[1].message
+    assert summary[1].message.endswith("more")
+    assert "-0" in summary[1].message
