@@ -51,6 +51,10 @@ async def plain_world(tmp_path: Path, names: tuple[str, ...] = NAMES) -> AsyncIt
         yield World(emu.gcp, emu.kube.url, session, emu.config())
 
 
+def changed(obj: dict[str, Any] | None, synced: str) -> bool:
+    return obj is not None and obj["status"]["lastSyncTime"] != synced
+
+
 def passes(log: str) -> Counter[tuple[str, str]]:
     """(who, object) -> passes in a process's log; who is kopf (a handler) or the resync scheduler."""
     found: Counter[tuple[str, str]] = Counter()
@@ -76,13 +80,10 @@ async def test_a_restart_passes_each_object_once_then_resyncs_spread(tmp_path: P
         synced = {name: (await w.get(name) or {})["status"]["lastSyncTime"] for name in NAMES}
         second = await start_operator(w, tmp_path, *args, name="second")
         try:
-            for name in NAMES:  # each object: resumed, then resynced by the scheduler
-                await w.wait_for(
-                    lambda o, n=name: o is not None and o["status"]["lastSyncTime"] != synced[n], name
-                )
-            async with asyncio.timeout(PERIOD * 3):
-                while not all(passes(second.output())["resync", n] for n in NAMES):
-                    await asyncio.sleep(0.1)
+            for _ in ("resumed", "resynced"):  # each object: resumed, then resynced by the scheduler
+                for name in NAMES:
+                    obj = await w.wait_for(lambda o, n=name: changed(o, synced[n]), name, within=PERIOD * 3)
+                    synced[name] = (obj or {})["status"]["lastSyncTime"]
             counted = passes(second.output())
         finally:
             await second.stop()
