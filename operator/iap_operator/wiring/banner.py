@@ -112,6 +112,7 @@ def settings(config: Config, credentials: str, cluster: str) -> list[tuple[str, 
         ("Google API rate", f"{qps}, {config.gcp_threads} calls at once"),
         ("workers", f"{config.workers} resources at once"),
         ("Lease", f"{lease} (identity {config.identity})"),
+        ("shard", config.shard or "none (one instance does every namespace it watches)"),
         ("metrics", f"port {config.metrics_port}" if config.metrics_port else "off"),
         ("liveness", config.liveness or "off"),
     ]
