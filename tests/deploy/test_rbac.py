@@ -18,7 +18,7 @@ CLUSTER = "*cluster*"
 
 # (scope, apiGroup, resource) -> verbs. scope: CLUSTER or the namespace of a RoleBinding.
 COMMON = {
-    (CLUSTER, "iap-operator.dev", "iapprotectedservices"): {"list", "watch", "patch"},
+    (CLUSTER, "iap-operator.dev", "iapprotectedservices"): {"get", "list", "watch", "patch"},
     (CLUSTER, "iap-operator.dev", "iapprotectedservices/status"): {"patch"},
     (CLUSTER, "", "events"): {"create"},
     (CLUSTER, "apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},

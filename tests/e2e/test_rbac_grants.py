@@ -74,7 +74,11 @@ async def life_cycle(w: World, tmp_path: Path) -> None:
     }
     async with w.session.post(f"{w.kube_url}/api/v1/namespaces/{NAMESPACE}/secrets", json=secret) as resp:
         assert resp.status == 201, await resp.text()
-    env = {"IAP_OPERATOR_ALLOWED_PROJECTS": f"{NAMESPACE}=demo-project", "IAP_OPERATOR_NAMESPACES": "team-*"}
+    env = {
+        "IAP_OPERATOR_ALLOWED_PROJECTS": f"{NAMESPACE}=demo-project",
+        "IAP_OPERATOR_NAMESPACES": "team-*",
+        "IAP_OPERATOR_RESYNC_OVERRIDE": "1",  # a resync happens (the scheduler reads the object first)
+    }
     args = ("--lease-name=iap-operator-leader", f"--lease-namespace={OPERATOR_NAMESPACE}")
     async with operator_process(w, tmp_path, *args, env=env) as operator:
         body = protected(oauthClient={"secretRef": {"name": "oauth"}})
@@ -83,6 +87,9 @@ async def life_cycle(w: World, tmp_path: Path) -> None:
         async with w.session.post(path, json=body) as resp:
             assert resp.status == 201, await resp.text()
         await wait(w, path + "/hello", lambda o: o is not None and is_ready(o), operator.output)
+        async with w.session.get(path + "/hello") as resp:
+            synced = (await resp.json())["status"]["lastSyncTime"]
+        await wait(w, path + "/hello", lambda o: o["status"].get("lastSyncTime") != synced, operator.output)
         patch = {"spec": {"access": {"members": ["user:carol@example.com"]}}}
         headers = {"Content-Type": "application/merge-patch+json"}
         async with w.session.patch(path + "/hello", data=json.dumps(patch), headers=headers) as resp:

@@ -108,10 +108,11 @@ def settings(config: Config, credentials: str, cluster: str) -> list[tuple[str, 
     qps = f"{config.gcp_qps:g} calls/s" if config.gcp_qps > 0 else "unlimited"
     lease = f"{config.lease_namespace}/{config.lease_name}" if config.lease_name else "none"
     rows += [
-        ("resync", f"{period}, checked every {config.resync_tick:g}s"),
+        ("resync", f"{period}, spread by one scheduler"),
         ("Google API rate", f"{qps}, {config.gcp_threads} calls at once"),
         ("workers", f"{config.workers} resources at once"),
         ("Lease", f"{lease} (identity {config.identity})"),
+        ("shard", config.shard or "none (one instance does every namespace it watches)"),
         ("metrics", f"port {config.metrics_port}" if config.metrics_port else "off"),
         ("liveness", config.liveness or "off"),
     ]

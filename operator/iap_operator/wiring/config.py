@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ class Config:
     gcp_qps: float = 20.0
     poll_interval: float = 15.0
     missing_retry: float = 60.0
-    resync_tick: float = 30.0  # how often the timer looks for objects whose resyncPeriod is due
+    resync_tick: float = 30.0  # unused since the resync scheduler (wiring/scheduler.py); kept for old callers
     resync_override: float | None = None  # one period for every object (tests, benchmarks)
     backoff_base: float = 2.0
     backoff_max: float = 300.0
@@ -40,7 +41,8 @@ class Config:
     peering: str | None = None  # kopf peering name; None = standalone
     worker_idle_timeout: float = 5.0  # kopf: idle per-object workers exit after this long
     worker_exit_timeout: float = 2.0  # kopf: time given to workers to finish on shutdown
-    lease_name: str | None = None  # a Lease keeps a single active instance
+    lease_name: str | None = None  # a Lease keeps a single active instance (a shard's: <name>-<shard>)
+    shard: str | None = None  # this instance's shard: its namespaces, its own Lease (docs/operations.md)
     lease_namespace: str = "default"
     identity: str = "iap-operator"
     # Leader election (client-go's semantics and defaults) and per-call GCP retries.
@@ -103,6 +105,15 @@ def _cluster_name(raw: str) -> str:
     if not CLUSTER_NAME.fullmatch(raw):
         raise ValueError("use 1-40 lowercase letters, digits and '-' (RFC 1123)")
     return raw
+
+
+def _shard_name(raw: str) -> str:
+    if not SHARD_NAME.fullmatch(raw):
+        raise ValueError("use 1-20 lowercase letters, digits and '-' (it ends the Lease's name)")
+    return raw
+
+
+SHARD_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,18}[a-z0-9])?")
 
 
 def _not_negative(kind: Callable[[str], float]) -> Callable[[str], Any]:
@@ -238,7 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.flag(
         "--resync-tick", env="RESYNC_TICK", default=30.0, metavar="SECONDS", kind=_not_negative(float),
-        help="seconds between checks for resources whose spec.resyncPeriod is due",
+        help="ignored: one scheduler starts each resync when it is due (accepted so that existing "
+        "manifests and scripts keep working)",
     )  # fmt: skip
     p.flag(
         "--resync-override", env="RESYNC_OVERRIDE", metavar="SECONDS", kind=_not_negative(float),
@@ -278,6 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the namespace of that Lease",
     )  # fmt: skip
     p.flag(
+        "--shard", env="SHARD", shown="no shards", metavar="NAME", kind=_shard_name,
+        help="run as the shard NAME of several: it needs --namespace (the shard's namespaces, disjoint from "
+        "the other shards') and holds its own Lease, --lease-name followed by -NAME",
+    )  # fmt: skip
+    p.flag(
         "--peering", env="PEERING", shown="standalone", metavar="NAME",
         help="kopf peering name (the Lease is the supported way to keep one instance active)",
     )  # fmt: skip
@@ -293,8 +310,17 @@ def parse_args(argv: Sequence[str]) -> Config:
     if a.gcp_retry_initial <= 0 or a.gcp_retry_max <= 0:
         p.error("--gcp-retry-initial and --gcp-retry-max must be greater than 0")
     env_namespaces = [n.strip() for n in (_env("NAMESPACES") or "").split(",") if n.strip()]
+    namespaces = tuple(a.namespace or env_namespaces)
+    if a.shard and not [n for n in namespaces if not n.startswith("!")]:
+        p.error(
+            f"--shard {a.shard} needs --namespace (or {env_name('NAMESPACES')}): the namespaces of this "
+            "shard; a shard watching every namespace would do the other shards' work too"
+        )
+    lease_name = a.lease_name or None
+    if a.shard and lease_name:
+        lease_name = f"{lease_name}-{a.shard}"
     return Config(
-        namespaces=tuple(a.namespace or env_namespaces),
+        namespaces=namespaces,
         default_project=a.default_project,
         allowed_projects=a.allowed_projects,
         cluster_name=a.cluster_name,
@@ -314,7 +340,8 @@ def parse_args(argv: Sequence[str]) -> Config:
         log_format=a.log_format,
         verbose=a.verbose,
         peering=a.peering,
-        lease_name=a.lease_name or None,
+        lease_name=lease_name,
+        shard=a.shard,
         lease_namespace=a.lease_namespace,
         identity=os.environ.get("POD_ID") or socket.gethostname(),
         **{name: getattr(a, name) for name, _ in _RESILIENCE},

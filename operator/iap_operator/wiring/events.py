@@ -4,8 +4,9 @@ Each names the operator: `source.component` and `reportingComponent` are `iap-op
 `reportingInstance` the pod. A failure is reported once per generation: its Event's name derives from
 (uid, generation, reason, message), so a retry (or a restarted operator) that hits the same failure posts
 nothing new; the API's 409 for an existing name counts as posted. Changes (Created, DriftRepaired, ...)
-are posted each time they happen. Posting is best effort: a refused or failed post is logged, never
-raised into a reconcile.
+are posted each time they happen, summarised: one Event per reason and pass (`summarise`), whose message
+lists every change of that reason (a creation posts "Created" once, naming all it created, not once per
+resource). Posting is best effort: a refused or failed post is logged, never raised into a reconcile.
 """
 
 from __future__ import annotations
@@ -53,6 +54,41 @@ class Regarding:
             str(meta.get("uid") or ""),
             int(meta.get("generation") or 1),
         )
+
+
+def summarise(events: Iterable[Event]) -> list[Event]:
+    """One Event per (reason, type) in first-seen order, its message every message of that group joined.
+
+    Failures stay as they are: each is posted once per generation under a name derived from its message.
+    A summary longer than an Event allows ends with how many changes it leaves out.
+    """
+    groups: dict[tuple[str, bool], list[Event]] = {}
+    out: list[Event | tuple[str, bool]] = []
+    for event in events:
+        if EventRecorder.is_failure(event):
+            out.append(event)
+            continue
+        group = (event.reason, event.warning)
+        if group not in groups:
+            groups[group] = []
+            out.append(group)
+        groups[group].append(event)
+    return [item if isinstance(item, Event) else _joined(groups[item]) for item in out]
+
+
+def _joined(events: list[Event]) -> Event:
+    first = events[0]
+    if len(events) == 1:
+        return first
+    parts: list[str] = []
+    for i, event in enumerate(events):
+        reserve = 0 if i == len(events) - 1 else len("; and 9999 more")
+        if len("; ".join([*parts, event.message])) + reserve > MESSAGE_LIMIT:
+            parts.append(f"and {len(events) - i} more")
+            break
+        parts.append(event.message)
+    kinds = {e.kind for e in events}
+    return Event(first.reason, "; ".join(parts), first.warning, kind=kinds.pop() if len(kinds) == 1 else "")
 
 
 def _now() -> str:

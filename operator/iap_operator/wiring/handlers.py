@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
-import hashlib
+import logging
 import random
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import kopf
 import pydantic
@@ -21,9 +22,11 @@ from iap_operator.engine.reconcile import Reconciler
 from iap_operator.engine.teardown import Teardown
 from iap_operator.wiring import kube, metrics
 from iap_operator.wiring.config import Config
-from iap_operator.wiring.events import FAILURES, EventRecorder, Regarding
+from iap_operator.wiring.events import FAILURES, EventRecorder, Regarding, summarise
 from iap_operator.wiring.kube import Access, KubeClient, KubeError, permission_message
+from iap_operator.wiring.scheduler import Scheduler, first_delay, next_delay
 
+resync_logger = logging.getLogger("iap_operator.resync")
 GROUP, VERSION, PLURAL = "iap-operator.dev", "v1alpha1", "iapprotectedservices"
 PREFIX = "iap-operator.dev"
 KOPF_MESSAGE_MAX = 1024
@@ -34,7 +37,11 @@ def now() -> str:
 
 
 class App:
-    """Per-process state shared by the handlers: the engine and one lock per object."""
+    """Per-process state shared by the handlers: the engine, one lock per object, the resync scheduler.
+
+    `handling` holds the objects whose kopf handler has not finished (it is running, or waiting to retry):
+    the handler schedules the object's resync when it finishes, so the scheduler leaves those alone.
+    """
 
     def __init__(self, config: Config, reconciler: Reconciler, teardown: Teardown, kube: KubeClient) -> None:
         self.config = config
@@ -43,6 +50,25 @@ class App:
         self.kube = kube
         self.events = EventRecorder(kube, instance=config.identity)
         self._locks: dict[str, asyncio.Lock] = {}
+        self.handling: set[str] = set()
+        self.scheduler: Scheduler | None = None
+        self._passes: asyncio.Semaphore | None = None
+
+    @property
+    def passes(self) -> asyncio.Semaphore:
+        """At most `--workers` passes at once, whoever starts them (kopf's handlers or the scheduler)."""
+        if self._passes is None:
+            self._passes = asyncio.Semaphore(max(1, self.config.workers))
+        return self._passes
+
+    def schedule(self, key: str, delay: float) -> None:
+        if self.scheduler is not None:
+            self.scheduler.schedule(key, delay)
+
+    def forget(self, key: str) -> None:
+        self.handling.discard(key)
+        if self.scheduler is not None:
+            self.scheduler.forget(key)
 
     def lock(self, uid: str) -> asyncio.Lock:
         return self._locks.setdefault(uid, asyncio.Lock())
@@ -72,17 +98,13 @@ class App:
         delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not cryptography
         return float(max(delay, hint or 0.0))
 
-    def resync_due(self, spec: IapProtectedServiceSpec, status: Mapping[str, Any], uid: str) -> bool:
-        period = self.config.resync_override or spec.resync_seconds
-        last = status.get("lastSyncTime")
-        if not last:
-            return False  # `reconcile` has not finished a first pass: it owns the object until then
-        # A stable ±10% jitter per object and cycle spreads resyncs of many objects apart.
-        seed = int(hashlib.sha256(f"{uid}{last}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-        due = datetime.datetime.fromisoformat(str(last).replace("Z", "+00:00")).timestamp() + period * (
-            0.9 + 0.2 * seed
-        )
-        return time.time() >= due
+    def period(self, spec: IapProtectedServiceSpec) -> float:
+        return self.config.resync_override or spec.resync_seconds
+
+
+def key_of(body: Mapping[str, Any]) -> str:
+    meta = body.get("metadata") or {}
+    return f"{meta.get('namespace')}/{meta.get('name')}"
 
 
 def identity_of(body: kopf.Body) -> Identity:
@@ -146,11 +168,26 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix=PREFIX, key="last-handled-configuration"
         )
-        settings.queueing.worker_limit = app.config.workers
+        # kopf's per-object workers are cheap tasks: no limit on them, or an idle worker (kept for
+        # idle_timeout after its object's last event) holds a slot a new object waits for, and intake is
+        # capped near limit / idle_timeout. `--workers` bounds the passes themselves (`App.passes`).
+        settings.queueing.worker_limit = None
         settings.queueing.idle_timeout = app.config.worker_idle_timeout
         settings.queueing.exit_timeout = app.config.worker_exit_timeout
         settings.posting.enabled = False  # the operator posts its own Events (wiring/events.py), not kopf
         settings.watching.server_timeout = 300
+        app.scheduler = Scheduler(resync, concurrency=app.config.workers)
+        scheduler_task.append(asyncio.create_task(app.scheduler.run(), name="resync scheduler"))
+
+    scheduler_task: list[asyncio.Task[None]] = []
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop_scheduler(**_: Any) -> None:
+        while scheduler_task:
+            task = scheduler_task.pop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def run_pass(body: kopf.Body, logger: kopf.Logger, retry: int = 0) -> Outcome | None:
         identity = identity_of(body)
@@ -175,7 +212,7 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
             merged = [fresh.pop(str(c.get("type")), c) for c in previous] + list(fresh.values())
             await app.save_status(body, {"conditions": merged}, retry)
 
-        async with app.lock(identity.uid):
+        async with app.passes, app.lock(identity.uid):
             outcome = await app.reconciler.reconcile(identity, spec, body.status, publish)
         result = (
             "permanent"
@@ -194,7 +231,7 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
             if event.reason == "DriftRepaired":
                 metrics.observe_drift_repair(event.kind or "unknown")
         # Events before the status: whoever waits for the status finds the Events of the pass in place.
-        await app.events.post(Regarding.of(body), with_failure_event(outcome))
+        await app.events.post(Regarding.of(body), summarise(with_failure_event(outcome)))
         await app.save_status(body, status_of(body, outcome, identity.generation), retry)
         logger.info("reconciled: ready=%s stalled=%s", outcome.ready, outcome.stalled)
         return outcome
@@ -222,7 +259,15 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
     @kopf.on.create(*resource, registry=registry, id="reconcile")
     @kopf.on.update(*resource, registry=registry, id="reconcile")
     async def reconcile(body: kopf.Body, retry: int, logger: kopf.Logger, **_: Any) -> None:
+        key = key_of(body)
+        app.handling.add(key)
         outcome = await run_pass(body, logger, retry)
+        waiting = outcome is not None and (outcome.error is not None or outcome.poll_after is not None)
+        finished = outcome is None or outcome.stalled or not waiting
+        if finished:  # kopf is done with it: resyncs from now on, spread over the first period
+            app.handling.discard(key)
+            with contextlib.suppress(pydantic.ValidationError):  # an invalid spec waits for an update
+                app.schedule(key, first_delay(app.period(parse_spec(body.spec))))
         if outcome is None or outcome.stalled:
             if outcome is not None:
                 raise kopf.PermanentError(_short(_ready_message(outcome)))
@@ -234,22 +279,43 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
         if outcome.poll_after is not None:
             raise kopf.TemporaryError(_short(_ready_message(outcome)), delay=outcome.poll_after)
 
-    @kopf.timer(*resource, interval=app.config.resync_tick, registry=registry)
-    async def resync(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
-        if body.metadata.get("deletionTimestamp") or not _has_ready(body):
-            return
+    failures: dict[str, int] = {}
+
+    async def resync(key: str) -> None:
+        """The scheduler's pass over one object; a failed one is retried with backoff, never dropped."""
+        try:
+            delay = await resync_once(key)
+        except Exception as exc:
+            delay = app.backoff(failures.get(key, 0), getattr(exc, "retry_after", None))
+            failures[key] = failures.get(key, 0) + 1
+            resync_logger.warning("resync of %s failed (%s); retrying in %.1fs", key, exc, delay)
+        else:
+            failures.pop(key, None)
+        if delay is not None and key not in app.handling:
+            app.schedule(key, delay)
+
+    async def resync_once(key: str) -> float | None:
+        """Read the object fresh and reconcile it; seconds to its next resync (None: not the scheduler's)."""
+        if key in app.handling:
+            return None  # kopf's handler has it (running or retrying) and schedules it when it is done
+        namespace, _, name = key.partition("/")
+        raw = await app.kube.request("GET", f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}")
+        if raw is None or raw.get("metadata", {}).get("deletionTimestamp"):
+            return None  # gone or going: the delete handler has it
+        body = kopf.Body(cast(kopf.RawBody, raw))
         if body.status.get("observedGeneration") != body.metadata.get("generation"):
-            return  # a spec change is being handled by `reconcile`
-        if _reconciling(body):
-            return  # `reconcile` is still working on it (and retries on its own schedule)
+            return None  # a spec change kopf is about to handle (and schedule when done)
         try:
             spec = parse_spec(body.spec)
         except pydantic.ValidationError:
-            return
-        uid = str(body.metadata.uid)
-        if app.lock(uid).locked() or not app.resync_due(spec, body.status, uid):
-            return  # a pass is running right now, or the period has not passed
-        await run_pass(body, logger)
+            return None  # an invalid spec waits for an update
+        ref = {"namespace": namespace, "name": name}
+        outcome = await run_pass(body, logging.LoggerAdapter(resync_logger, {"k8s_ref": ref}))
+        if outcome is not None and outcome.error is not None:
+            return app.backoff(failures.get(key, 0), outcome.error.retry_after)
+        if outcome is not None and outcome.poll_after is not None:
+            return outcome.poll_after
+        return next_delay(app.period(spec))
 
     @kopf.on.delete(*resource, registry=registry)
     async def delete(body: kopf.Body, retry: int, logger: kopf.Logger, **_: Any) -> None:
@@ -283,6 +349,7 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
             delay = app.backoff(retry, hint)
             raise kopf.TemporaryError(_short(f"teardown incomplete: {message}"), delay=delay)
         metrics.forget_resource(identity.ref)
+        app.forget(key_of(body))
         logger.info("torn down (%s)", "abandoned" if abandon else "deleted")
 
 
