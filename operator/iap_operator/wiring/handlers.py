@@ -19,6 +19,7 @@ from iap_operator.engine.identity import ADOPT_ANNOTATION, Identity
 from iap_operator.engine.outcome import Event, Outcome
 from iap_operator.engine.reconcile import Reconciler
 from iap_operator.engine.teardown import Teardown
+from iap_operator.gcp.snapshots import fresh_reads
 from iap_operator.wiring import kube, metrics
 from iap_operator.wiring.config import Config
 from iap_operator.wiring.events import FAILURES, EventRecorder, Regarding
@@ -221,8 +222,9 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
     @kopf.on.resume(*resource, registry=registry, id="reconcile")
     @kopf.on.create(*resource, registry=registry, id="reconcile")
     @kopf.on.update(*resource, registry=registry, id="reconcile")
-    async def reconcile(body: kopf.Body, retry: int, logger: kopf.Logger, **_: Any) -> None:
-        outcome = await run_pass(body, logger, retry)
+    async def reconcile(body: kopf.Body, retry: int, logger: kopf.Logger, reason: str, **_: Any) -> None:
+        with fresh_reads(str(reason) != "resume"):  # a change is observed by name; resyncs share lists
+            outcome = await run_pass(body, logger, retry)
         if outcome is None or outcome.stalled:
             if outcome is not None:
                 raise kopf.PermanentError(_short(_ready_message(outcome)))
@@ -260,7 +262,8 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
             return  # never reconciled: nothing was created
         abandon = spec.deletion_policy is DeletionPolicy.ABANDON or await app.kube.crd_terminating()
         async with app.lock(identity.uid):
-            outcome = await app.teardown.run(identity, spec, body.status, abandon=abandon)
+            with fresh_reads():
+                outcome = await app.teardown.run(identity, spec, body.status, abandon=abandon)
         if outcome.done:
             await app.events.post(Regarding.of(body), outcome.events)
         else:
