@@ -46,7 +46,6 @@ class CloudRunAdapter:
             name,
             lambda: self._list(project, region),
             lambda: self._get(project, region, name),
-            remember_missing=False,  # a missing service is waited for (`--missing-retry`)
         )
         if service is None:
             return None

@@ -5,8 +5,6 @@ answers from it while it is younger than `period` seconds, and falls back to a s
 
 - the resource was written by us since (`invalidate`, called around every write, whatever its outcome):
   what we just changed is never answered from a list taken before the change;
-- the resource is in transition (`settled` says so: a certificate still provisioning), or was missing
-  and the caller waits for it to appear (`remember_missing=False`: the Cloud Run service);
 - the resource is not in the list (the list is filtered on our ownership marks: a resource someone else
   owns, or one that does not exist yet, is looked up by name; the answer, found or 404, is kept until the
   next list).
@@ -74,32 +72,20 @@ class Snapshots:
     def enabled(self) -> bool:
         return self.period > 0
 
-    async def read(
-        self,
-        scope: Scope,
-        name: str,
-        list_all: Lister,
-        get: Getter,
-        *,
-        settled: Callable[[Any], bool] = lambda _: True,
-        remember_missing: bool = True,
-    ) -> Any | None:
+    async def read(self, scope: Scope, name: str, list_all: Lister, get: Getter) -> Any | None:
         """The resource `name` of `scope` (None: it does not exist), from the shared list when it may.
-
-        `settled(item)` False (a resource in transition, e.g. a certificate provisioning) and, unless
-        `remember_missing`, an earlier 404 are not answered from the snapshot: whoever waits for them to
-        change reads by name."""
+        (Whoever waits for a resource to change, a certificate provisioning or a missing Cloud Run
+        service, retries in a change-driven pass: under `fresh_reads`.)"""
         if not self.enabled:
             return await get()
         if _FRESH.get():
             return await self._get(self._scopes.setdefault(scope, _Listing()), name, get)
         listing = await self._fresh(scope, list_all)
         if name not in listing.dirty:
-            known = name in listing.fetched or name in listing.items
-            item = listing.fetched[name] if name in listing.fetched else listing.items.get(name)
-            usable = settled(item) if item is not None else remember_missing
-            if known and usable:
-                return item
+            if name in listing.fetched:
+                return listing.fetched[name]
+            if name in listing.items:
+                return listing.items[name]
         return await self._get(listing, name, get)
 
     async def items(self, scope: Scope, list_all: Lister) -> list[Any]:

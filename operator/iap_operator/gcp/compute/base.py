@@ -74,10 +74,6 @@ class ComputeKind(ABC, Generic[S]):
     def to_resource(self, project: str, desired: S, marks: Marks) -> Any:
         """The full compute message to insert."""
 
-    def settled(self, resource: Any) -> bool:
-        """Whether a listed `resource` may answer `find`: False for one in transition (read by name)."""
-        return True
-
     @abstractmethod
     def to_observed(self, project: str, key: Key, resource: Any) -> Observed[S]:
         """The resource as the engine sees it: managed fields normalized, marks, fingerprint, outputs."""
@@ -90,7 +86,6 @@ class ComputeKind(ABC, Generic[S]):
             key.name,
             lambda: self._list(project, key),
             lambda: self._get(project, key),
-            settled=self.settled,
         )
         return None if resource is None else self.to_observed(project, key, resource)
 

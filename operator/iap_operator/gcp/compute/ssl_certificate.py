@@ -24,10 +24,6 @@ class SslCertificateAdapter(ComputeKind[SslCertificate]):
             managed=compute_v1.SslCertificateManagedSslCertificate(domains=list(desired.domains)),
         )
 
-    def settled(self, resource: Any) -> bool:
-        """A certificate still provisioning is waited on (`--poll-interval`): read it by name."""
-        return bool(resource.managed.status == "ACTIVE")
-
     def to_observed(self, project: str, key: Key, resource: Any) -> Observed[SslCertificate]:
         """Outputs: `status` (managed.status) and `domain/<name>` per domain (managed.domainStatus)."""
         managed = resource.managed
