@@ -82,7 +82,7 @@ async def recorded_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Asy
             backoff_base=0.05,
             backoff_max=0.5,
             resync_tick=0.2,
-            resync_override=3600.0,
+            resync_override=1.0,  # the periodic resyncs read the shared lists (`*.list`)
             worker_idle_timeout=0.5,
             worker_exit_timeout=0.5,
         )
@@ -92,6 +92,12 @@ async def recorded_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Asy
             yield w
         finally:
             await w.stop()
+
+
+async def resynced(w: World, name: str, obj: dict[str, Any]) -> None:
+    """Wait for one periodic resync of `name` after `obj` (the resync reads the shared lists)."""
+    last = obj["status"]["lastSyncTime"]
+    await w.wait_for(lambda o: o is not None and o["status"].get("lastSyncTime") != last, name, within=10)
 
 
 async def reconcile_now(w: World, name: str) -> None:
@@ -139,6 +145,7 @@ async def tour(w: World) -> None:
     # LoadBalancer mode, then drift in every kind it can repair in place.
     await w.create(protected())
     obj = await w.wait_ready(within=30)
+    await resynced(w, "hello", obj)
     um, redirect = by_suffix(obj, "UrlMap", "-um"), by_suffix(obj, "UrlMap", "-um-redirect")
     https, http = by_suffix(obj, "TargetHttpsProxy", "-https"), by_suffix(obj, "TargetHttpProxy", "-http")
     rule = by_suffix(obj, "GlobalForwardingRule", "-fr-https")
@@ -196,7 +203,7 @@ async def tour(w: World) -> None:
             name, cloudRun={"service": "billing", "region": REGION}, loadBalancer={"backendService": ref}
         )
         await w.create(attach)
-        await w.wait_ready(name, within=30)
+        await resynced(w, name, await w.wait_ready(name, within=30))
         await w.delete(name)
         await w.wait_for(lambda o: o is None, name, within=30)
 

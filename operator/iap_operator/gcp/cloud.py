@@ -24,6 +24,7 @@ from iap_operator.gcp.projects import ProjectsAdapter
 from iap_operator.gcp.ratelimit import TokenBucket
 from iap_operator.gcp.retries import RetryBudget
 from iap_operator.gcp.service_identity import ServiceIdentityAdapter
+from iap_operator.gcp.snapshots import Snapshots
 
 
 def build_cloud(config: GcpConfig, executor: Executor | None = None) -> Cloud:
@@ -46,22 +47,33 @@ def build_cloud(config: GcpConfig, executor: Executor | None = None) -> Cloud:
     waiter = OperationWaiter(
         caller, compute.global_operations, compute.region_operations, config.operation_timeout
     )
+    shared = Snapshots(config.observe_period)  # one per process: every resource of a project shares it
+    addresses = AddressAdapter(caller, waiter, compute.addresses, timeout, snapshots=shared)
     return Cloud(
         projects=ProjectsAdapter(caller, clients.projects, timeout),
         identities=ServiceIdentityAdapter(caller, clients.service_usage, config.operation_timeout),
-        cloud_run=CloudRunAdapter(caller, clients.run, timeout, config.operation_timeout),
+        cloud_run=CloudRunAdapter(caller, clients.run, timeout, config.operation_timeout, snapshots=shared),
         iam=IamAdapter(caller, clients.run, clients.iap, timeout),
-        negs=NegAdapter(caller, waiter, None, timeout, regional=compute.region_negs),
+        negs=NegAdapter(caller, waiter, None, timeout, regional=compute.region_negs, snapshots=shared),
         backend_services=BackendServiceAdapter(
-            caller, waiter, compute.backend_services, timeout, regional=compute.region_backend_services
+            caller,
+            waiter,
+            compute.backend_services,
+            timeout,
+            regional=compute.region_backend_services,
+            snapshots=shared,
         ),
-        url_maps=UrlMapAdapter(caller, waiter, compute.url_maps, timeout),
-        ssl_certificates=SslCertificateAdapter(caller, waiter, compute.ssl_certificates, timeout),
-        https_proxies=TargetHttpsProxyAdapter(caller, waiter, compute.https_proxies, timeout),
-        http_proxies=TargetHttpProxyAdapter(caller, waiter, compute.http_proxies, timeout),
-        addresses=AddressAdapter(caller, waiter, compute.addresses, timeout),
+        url_maps=UrlMapAdapter(caller, waiter, compute.url_maps, timeout, snapshots=shared),
+        ssl_certificates=SslCertificateAdapter(
+            caller, waiter, compute.ssl_certificates, timeout, snapshots=shared
+        ),
+        https_proxies=TargetHttpsProxyAdapter(
+            caller, waiter, compute.https_proxies, timeout, snapshots=shared
+        ),
+        http_proxies=TargetHttpProxyAdapter(caller, waiter, compute.http_proxies, timeout, snapshots=shared),
+        addresses=addresses,
         forwarding_rules=ForwardingRuleAdapter(
-            caller, waiter, compute.forwarding_rules, timeout, compute.addresses
+            caller, waiter, compute.forwarding_rules, timeout, addresses, snapshots=shared
         ),
         inventory=ComputeInventory(caller, compute, timeout),
     )

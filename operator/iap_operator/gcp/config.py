@@ -39,6 +39,7 @@ class GcpConfig:
     max_workers: int = 16  # threads running the (blocking) client calls
     qps: float = 20.0  # Google API calls per second, process-wide (<= 0: unlimited)
     burst: int = 40
+    observe_period: float = 0.0  # seconds a shared list answers `find`s (gcp/snapshots.py); <= 0: off
     operation_timeout: float = 900.0  # seconds a long-running operation may take before we give up
     retry: RetryPolicy = field(default_factory=RetryPolicy)  # per call
     retry_budget_ratio: float = 3.0  # retries each successful call pays for (process-wide budget)

@@ -28,6 +28,7 @@ class Config:
     workers: int = 20
     gcp_threads: int = 16
     gcp_qps: float = 20.0
+    gcp_observe_period: float = 300.0  # shared observation (gcp/snapshots.py); capped by resync_override
     poll_interval: float = 15.0
     missing_retry: float = 60.0
     resync_tick: float = 30.0  # unused since the resync scheduler (wiring/scheduler.py); kept for old callers
@@ -70,6 +71,7 @@ class Config:
             max_workers=self.gcp_threads,
             qps=self.gcp_qps,
             burst=max(1, int(self.gcp_qps * 2)),
+            observe_period=min(self.gcp_observe_period, self.resync_override or self.gcp_observe_period),
             retry=RetryPolicy(
                 deadline=self.gcp_call_deadline, initial=self.gcp_retry_initial, max_pause=self.gcp_retry_max
             ),
@@ -240,6 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="Google API calls per second across all resources (0: unlimited)",
     )  # fmt: skip
     p.flag(
+        "--gcp-observe-period", env="GCP_OBSERVE_PERIOD", default=300.0, metavar="SECONDS",
+        kind=_not_negative(float),
+        help="seconds one list per collection and project answers every resource's reads (0: a GET each)",
+    )  # fmt: skip
+    p.flag(
         "--poll-interval", env="POLL_INTERVAL", default=15.0, metavar="SECONDS", kind=_not_negative(float),
         help="seconds between looks while a managed certificate provisions",
     )  # fmt: skip
@@ -329,6 +336,7 @@ def parse_args(argv: Sequence[str]) -> Config:
         workers=a.workers,
         gcp_threads=a.gcp_threads,
         gcp_qps=a.gcp_qps,
+        gcp_observe_period=a.gcp_observe_period,
         poll_interval=a.poll_interval,
         missing_retry=a.missing_retry,
         resync_tick=a.resync_tick,

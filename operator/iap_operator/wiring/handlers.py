@@ -20,6 +20,7 @@ from iap_operator.engine.identity import ADOPT_ANNOTATION, Identity
 from iap_operator.engine.outcome import Event, Outcome
 from iap_operator.engine.reconcile import Reconciler
 from iap_operator.engine.teardown import Teardown
+from iap_operator.gcp.snapshots import fresh_reads
 from iap_operator.wiring import kube, metrics
 from iap_operator.wiring.config import Config
 from iap_operator.wiring.events import FAILURES, EventRecorder, Regarding, summarise
@@ -258,10 +259,11 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
     @kopf.on.resume(*resource, registry=registry, id="reconcile")
     @kopf.on.create(*resource, registry=registry, id="reconcile")
     @kopf.on.update(*resource, registry=registry, id="reconcile")
-    async def reconcile(body: kopf.Body, retry: int, logger: kopf.Logger, **_: Any) -> None:
+    async def reconcile(body: kopf.Body, retry: int, logger: kopf.Logger, reason: str, **_: Any) -> None:
         key = key_of(body)
         app.handling.add(key)
-        outcome = await run_pass(body, logger, retry)
+        with fresh_reads(str(reason) != "resume" or retry > 0):  # changes and retries read by name
+            outcome = await run_pass(body, logger, retry)
         waiting = outcome is not None and (outcome.error is not None or outcome.poll_after is not None)
         finished = outcome is None or outcome.stalled or not waiting
         if finished:  # kopf is done with it: resyncs from now on, spread over the first period
@@ -326,7 +328,8 @@ def register(registry: kopf.OperatorRegistry, app: App) -> None:
             return  # never reconciled: nothing was created
         abandon = spec.deletion_policy is DeletionPolicy.ABANDON or await app.kube.crd_terminating()
         async with app.lock(identity.uid):
-            outcome = await app.teardown.run(identity, spec, body.status, abandon=abandon)
+            with fresh_reads():
+                outcome = await app.teardown.run(identity, spec, body.status, abandon=abandon)
         if outcome.done:
             await app.events.post(Regarding.of(body), outcome.events)
         else:

@@ -12,8 +12,15 @@ from iap_operator.engine.errors import CloudError, Fault
 from iap_operator.engine.resources import Key, Kind, Marks, Observed, S
 from iap_operator.gcp.calls import Caller
 from iap_operator.gcp.compute.operations import OperationWaiter
+from iap_operator.gcp.snapshots import Snapshots
 
 SELF_LINK_PREFIX = "https://www.googleapis.com/compute/v1/"
+
+# The list filter of the shared observation: every resource whose description carries an iap-operator
+# mark (managed or released, any owner), an RE2 that must match the whole field (`eq`, the filter syntax of
+# every compute v1 `list` method's `filter` parameter). What it leaves out is read by name.
+OWNED_FILTER = 'description eq ".*iap-operator.*"'
+LIST_PAGE_SIZE = 500  # compute's largest `maxResults`
 
 
 def relative(link: str) -> str:
@@ -45,8 +52,16 @@ class ComputeKind(ABC, Generic[S]):
     fingerprint_field: ClassVar[str | None] = "fingerprint"  # what `Observed.fingerprint` holds
 
     def __init__(
-        self, caller: Caller, waiter: OperationWaiter, client: Any, timeout: float, regional: Any = None
+        self,
+        caller: Caller,
+        waiter: OperationWaiter,
+        client: Any,
+        timeout: float,
+        regional: Any = None,
+        *,
+        snapshots: Snapshots | None = None,
     ):
+        self._snapshots = snapshots or Snapshots(period=0)
         self._call = caller
         self._waiter = waiter
         self._global_client = client
@@ -66,13 +81,13 @@ class ComputeKind(ABC, Generic[S]):
     # ------------------------------------------------------------------------------------- the port
 
     async def find(self, project: str, key: Key) -> Observed[S] | None:
-        try:
-            resource = await self._invoke(key, "get", self._locate(project, key))
-        except CloudError as err:
-            if err.fault is Fault.NOT_FOUND:
-                return None
-            raise
-        return self.to_observed(project, key, resource)
+        resource = await self._snapshots.read(
+            self._scope(project, key.region),
+            key.name,
+            lambda: self._list(project, key),
+            lambda: self._get(project, key),
+        )
+        return None if resource is None else self.to_observed(project, key, resource)
 
     async def create(self, project: str, desired: S, marks: Marks) -> Observed[S]:
         key = desired.key
@@ -98,6 +113,11 @@ class ComputeKind(ABC, Generic[S]):
             if err.fault is not Fault.NOT_FOUND:
                 raise
 
+    async def listed(self, project: str, region: str | None = None) -> list[Any]:
+        """The raw resources of the shared list (ours, and whatever was read by name since)."""
+        key = Key(self.kind, "", region)
+        return await self._snapshots.items(self._scope(project, region), lambda: self._list(project, key))
+
     async def unmark(self, project: str, observed: Observed[S], marks: Marks) -> Marks:
         """Kinds whose marks cannot be rewritten keep them (compute has no patch for their description)."""
         return observed.marks
@@ -110,6 +130,36 @@ class ComputeKind(ABC, Generic[S]):
         return Marks(description=body.description)
 
     # ------------------------------------------------------------------------------------- helpers
+
+    def _scope(self, project: str, region: str | None) -> tuple[str, str, str | None]:
+        return (project, self.collection, region)
+
+    async def _get(self, project: str, key: Key) -> Any | None:
+        try:
+            return await self._invoke(key, "get", self._locate(project, key))
+        except CloudError as err:
+            if err.fault is Fault.NOT_FOUND:
+                return None
+            raise
+
+    async def _list(self, project: str, key: Key) -> dict[str, Any]:
+        """Every resource of the collection (of `key`'s region) carrying our marks, page by page."""
+        found: dict[str, Any] = {}
+        token = ""
+        while True:
+            request: dict[str, Any] = {
+                "project": project,
+                "filter": OWNED_FILTER,
+                "max_results": LIST_PAGE_SIZE,
+                **self._region(key),
+            }
+            if token:
+                request["page_token"] = token
+            page = await self._invoke(key, "list", request)
+            found.update((item.name, item) for item in page.items)
+            token = page.next_page_token
+            if not token:
+                return found
 
     def _locate(self, project: str, key: Key) -> dict[str, Any]:
         return {"project": project, self.field: key.name, **self._region(key)}
@@ -144,8 +194,13 @@ class ComputeKind(ABC, Generic[S]):
         """Call `<verb>_unary` (with a fresh requestId unless the method has none) and wait for it."""
         if request_id:
             request = {**request, "request_id": new_request_id()}
-        operation = await self._invoke(key, f"{verb}_unary", request)
-        await self._waiter.wait(project, key.region, operation)
+        scope = self._scope(project, key.region)
+        self._snapshots.invalidate(scope, key.name)
+        try:
+            operation = await self._invoke(key, f"{verb}_unary", request)
+            await self._waiter.wait(project, key.region, operation)
+        finally:
+            self._snapshots.invalidate(scope, key.name)  # a GET begun during the write is not current
 
     async def _require(self, project: str, key: Key) -> Observed[S]:
         observed = await self.find(project, key)

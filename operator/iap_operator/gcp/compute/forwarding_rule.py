@@ -1,5 +1,8 @@
 """Global forwarding rules: address + port range -> target proxy. Only the target can change in place.
 
+The rule names its address by IP literal; `find` maps it back through the shared list of our addresses
+(`AddressAdapter.listed`), not a per-rule filtered list.
+
 GCP drops labels sent with an insert ("These can only be added or modified by the setLabels method",
 compute discovery document; recorded in globalcomputeforwardingrule*-direct): `create` inserts, then
 sets the labels with `setLabels` and the label fingerprint the insert left.
@@ -15,9 +18,11 @@ from google.cloud import compute_v1
 from iap_operator.engine.errors import CloudError, Fault
 from iap_operator.engine.resources import ForwardingRule, Key, Kind, Marks, Observed
 from iap_operator.gcp.calls import Caller
+from iap_operator.gcp.compute.address import AddressAdapter
 from iap_operator.gcp.compute.base import description_marks, reference, relative
 from iap_operator.gcp.compute.labels import LabeledKind
 from iap_operator.gcp.compute.operations import OperationWaiter
+from iap_operator.gcp.snapshots import Snapshots
 
 
 class ForwardingRuleAdapter(LabeledKind[ForwardingRule]):
@@ -31,9 +36,11 @@ class ForwardingRuleAdapter(LabeledKind[ForwardingRule]):
         waiter: OperationWaiter,
         client: compute_v1.GlobalForwardingRulesClient,
         timeout: float,
-        addresses: compute_v1.GlobalAddressesClient,
+        addresses: AddressAdapter,
+        *,
+        snapshots: Snapshots | None = None,
     ) -> None:
-        super().__init__(caller, waiter, client, timeout)
+        super().__init__(caller, waiter, client, timeout, snapshots=snapshots)
         self._addresses = addresses
 
     def to_resource(self, project: str, desired: ForwardingRule, marks: Marks) -> compute_v1.ForwardingRule:
@@ -106,13 +113,9 @@ class ForwardingRuleAdapter(LabeledKind[ForwardingRule]):
         return await self._require(project, key)
 
     async def _address_path(self, project: str, ip: str) -> str | None:
-        def matching() -> list[str]:
-            pager = self._addresses.list(
-                request={"project": project, "filter": f'address = "{ip}"'}, retry=None, timeout=self._timeout
-            )
-            return [relative(a.self_link) for a in pager if a.address == ip]
-
-        found = await self._call("compute", "globalAddresses.list", matching)
+        """The address holding `ip`, from the shared list of our addresses (no list per rule): the rules
+        the operator manages use addresses it reserved. An address it does not know keeps the literal."""
+        found = [relative(a.self_link) for a in await self._addresses.listed(project) if a.address == ip]
         return found[0] if len(found) == 1 else None
 
 
