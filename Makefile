@@ -17,9 +17,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/iap-operator sandbox -f examples/ --live $(ARGS)
 
-## Lint, type-check, layer contracts, then the whole test suite.
+## Lint, type-check, layer contracts, then the whole test suite, in TEST_WORKERS processes (most tests wait
+## on emulators over HTTP rather than compute, so a 2-core machine runs 3 well); TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 3
 test: $(STAMP) lint
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 .PHONY: release-manifest
 ## Writes the version (pyproject.toml) into the image tags and renders deploy/release/install.yaml.
