@@ -26,7 +26,7 @@ from typing import Any
 import critical_path as cp
 import report
 from runs import CERT_SECONDS_REALISTIC, protected_run, ready_run
-from world import RESOURCE, OperatorKnobs
+from world import MULTI_REGION_RESOURCE, RESOURCE, OperatorKnobs
 
 
 async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
@@ -43,6 +43,12 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     quiet = replace(knobs, resync_tick=10 * ready_path)
     quiet_runs = [await ready_run(scale, quiet, 0, within) for _ in range(args.runs)]
     protected_times = [await protected_run(scale, knobs, within) for _ in range(args.runs)]
+    multi_dag = cp.dag_of(MULTI_REGION_RESOURCE)
+    multi_paths = report.paths(multi_dag)
+    multi_runs = [
+        await ready_run(scale, knobs, args.resyncs, within, MULTI_REGION_RESOURCE) for _ in range(args.runs)
+    ]
+    multi_steady = [r.steady for r in multi_runs if r.steady is not None]
     dag_calls = sum(1 for op in cp.LOAD_BALANCER_DAG if op.key != cp.PROVISION)
     steady = [r.steady for r in ready_runs if r.steady is not None]
     protected_path = paths["protected"].seconds * scale
@@ -79,6 +85,18 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "writes_target": 0,
             "by_call_per_resync": steady[0]["by_call_per_resync"],
             "write_calls": sorted({c for s in steady for c in s["write_calls"]}),
+        },
+        "multi_region": {
+            "resource": MULTI_REGION_RESOURCE,
+            "regions": MULTI_REGION_RESOURCE["spec"]["cloudRun"]["regions"],
+            "critical_path": {name: report.path_json(path, scale) for name, path in multi_paths.items()},
+            "ready": report.figure([r.ready_s for r in multi_runs], multi_paths["ready"].seconds * scale),
+            "protected_in_ready_runs": report.figure(
+                [r.protected_s for r in multi_runs], multi_paths["protected"].seconds * scale
+            ),
+            "writes_per_resync": statistics.median(s["writes_per_resync"] for s in multi_steady),
+            "reads_per_resync": statistics.median(s["reads_per_resync"] for s in multi_steady),
+            "writes_until_ready_first_run": multi_runs[0].writes_until_ready,
         },
         "checks": {
             "dag_operations_with_a_call": dag_calls,

@@ -16,13 +16,13 @@ from iap_sandbox.emulators.gcp.operations import LatencyProfile
 TARGET_RATIO = 1.3
 
 
-def paths() -> dict[str, cp.Path]:
+def paths(dag: cp.Dag = cp.DAG) -> dict[str, cp.Path]:
     """Critical paths in realistic seconds: Ready (provisioning at 30 s), Protected, and one whole pass."""
-    table = cp.latencies(LatencyProfile.named("realistic"), provisioning=CERT_SECONDS_REALISTIC)
+    table = cp.latencies(LatencyProfile.named("realistic"), provisioning=CERT_SECONDS_REALISTIC, dag=dag.ops)
     return {
-        "ready": cp.critical_path(table, cp.READY_GOALS),
-        "protected": cp.critical_path(table, cp.PROTECTED_GOALS),
-        "first_pass": cp.critical_path(table, cp.PASS_GOALS),
+        "ready": cp.critical_path(table, dag.ready, dag.ops),
+        "protected": cp.critical_path(table, dag.protected, dag.ops),
+        "first_pass": cp.critical_path(table, dag.first_pass, dag.ops),
     }
 
 
@@ -79,4 +79,12 @@ def summary(result: Mapping[str, Any]) -> str:
         f"({steady['reads_per_resync_per_resource']:g} reads, "
         f"{steady['writes_per_resync_per_resource']:g} writes; target 0 writes)",
     ]
+    multi = result.get("multi_region")
+    if multi:
+        lines += [
+            line(f"(c) Ready, one service in {len(multi['regions'])} regions", multi["ready"]),
+            f"      path: {multi['critical_path']['ready']['chain']}",
+            line("(c) Protected, same runs", multi["protected_in_ready_runs"]),
+            f"      steady state: {multi['writes_per_resync']:g} writes per resync",
+        ]
     return "\n".join(lines)

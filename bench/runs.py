@@ -67,13 +67,19 @@ async def steady_state(run: Running, watch: watching.Watch, after: int, resyncs:
     }
 
 
-async def ready_run(scale: float, knobs: OperatorKnobs, resyncs: int, within: float) -> ReadyRun:
+async def ready_run(
+    scale: float,
+    knobs: OperatorKnobs,
+    resyncs: int,
+    within: float,
+    resource: Mapping[str, Any] = RESOURCE,
+) -> ReadyRun:
     """Figure (a): provisioning scaled like the rest; Ready and Protected times, then (if `resyncs`) the
     steady state."""
     settings = {PROVISIONING_SETTING: CERT_SECONDS_REALISTIC * scale}
     async with running(scale, knobs, settings) as run, watching.Watch(run.session, run.collection) as watch:
         origin_wall, origin = time.time(), time.monotonic()
-        await run.create(RESOURCE)
+        await run.create(resource)
         _, protected = await watch.first(watching.is_protected, within)
         ready_index, ready = await watch.first(watching.is_ready, within)
         until_ready = run.gcp.requests()

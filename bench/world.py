@@ -19,16 +19,20 @@ from iap_sandbox.sandbox import emulators, operator_thread
 
 GROUP, VERSION, PLURAL = "iap-operator.dev", "v1alpha1", "iapprotectedservices"
 PROJECT, NUMBER, REGION = "demo-project", "123456789012", "us-central1"
+MULTI_REGIONS = (REGION, "europe-west1", "asia-northeast1")
 SEED: dict[str, Any] = {
     "projects": [
         {
             "projectId": PROJECT,
             "projectNumber": NUMBER,
-            "cloudRunServices": [{"name": "hello", "region": REGION}],
+            "cloudRunServices": [
+                {"name": "hello", "region": REGION},
+                *({"name": "atlas", "region": r} for r in MULTI_REGIONS),
+            ],
         }
     ],
-    # The DNS record the operator asks for: the managed certificate turns ACTIVE once it resolves.
-    "dns": {"hello.example.com": "auto"},
+    # The DNS records the operator asks for: the managed certificate turns ACTIVE once they resolve.
+    "dns": {"hello.example.com": "auto", "atlas.example.com": "auto"},
 }
 # LoadBalancer mode (the default) with one domain; httpsRedirect is left to its default (true).
 RESOURCE: dict[str, Any] = {
@@ -39,6 +43,19 @@ RESOURCE: dict[str, Any] = {
         "projectId": PROJECT,
         "cloudRun": {"service": "hello", "region": REGION},
         "loadBalancer": {"domains": ["hello.example.com"]},
+        "access": {"members": ["user:alice@example.com", "group:devs@example.com"]},
+    },
+}
+
+# The same, for one service deployed in three regions (cloudRun.regions): a NEG per region.
+MULTI_REGION_RESOURCE: dict[str, Any] = {
+    "apiVersion": f"{GROUP}/{VERSION}",
+    "kind": "IapProtectedService",
+    "metadata": {"name": "atlas", "namespace": "default"},
+    "spec": {
+        "projectId": PROJECT,
+        "cloudRun": {"service": "atlas", "regions": list(MULTI_REGIONS)},
+        "loadBalancer": {"domains": ["atlas.example.com"]},
         "access": {"members": ["user:alice@example.com", "group:devs@example.com"]},
     },
 }

@@ -85,9 +85,10 @@ def default_seed(manifests: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             },
         )
         run = spec.get("cloudRun") or {}
-        service = {"name": run.get("service"), "region": run.get("region")}
-        if service not in project["cloudRunServices"]:
-            project["cloudRunServices"].append(service)
+        for region in run.get("regions") or [run.get("region")]:
+            service = {"name": run.get("service"), "region": region}
+            if service not in project["cloudRunServices"]:
+                project["cloudRunServices"].append(service)
     return {
         "projects": list(projects.values())
         or [{"projectId": DEFAULT_PROJECT, "projectNumber": DEFAULT_NUMBER}],

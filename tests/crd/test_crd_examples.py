@@ -37,7 +37,7 @@ def test_example_is_admitted_and_parses(crd: dict[str, Any], file: str, doc: dic
     stored = admit(crd, doc, None)
     spec = api.parse_spec(stored["spec"])
     assert spec.project_id == "demo-project"
-    assert spec.cloud_run.region == "us-central1"
+    assert spec.cloud_run.primary_region == "us-central1"
     assert api.parse_spec(doc["spec"]) == spec
 
 
@@ -50,6 +50,7 @@ def test_examples_cover_every_way_of_using_the_resource() -> None:
     assert any(s.oauth_client is not None for s in specs)
     assert any(s.access.condition is not None for s in specs)
     assert any(s.deletion_policy is api.DeletionPolicy.ABANDON for s in specs)
+    assert any(len(s.cloud_run.regions_in_order) >= 2 for s in specs)  # several regions, one balancer
     assert any(
         any(m.startswith("group:") for m in s.access.members) and len(s.access.members) >= 2 for s in specs
     )

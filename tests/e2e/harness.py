@@ -27,6 +27,7 @@ from iap_sandbox.sandbox import emulators, operator_thread
 GROUP, VERSION, PLURAL = "iap-operator.dev", "v1alpha1", "iapprotectedservices"
 PROJECT, NUMBER, REGION = "demo-project", "123456789012", "us-central1"
 RUN_PATH = f"v2/projects/{PROJECT}/locations/{REGION}/services/hello"
+MULTI_REGIONS = (REGION, "europe-west1", "asia-northeast1")
 FOREIGN = "user:ops@example.com"
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 READ_VERBS = (":getIamPolicy", ":testIamPermissions", "/wait")  # POSTs that only read
@@ -69,6 +70,8 @@ def seed() -> dict[str, Any]:
                 "cloudRunServices": [
                     {"name": "hello", "region": REGION},
                     {"name": "billing", "region": REGION},
+                    # One service in several regions (cloudRun.regions; tests/e2e/test_multi_region.py).
+                    *({"name": "atlas", "region": r} for r in MULTI_REGIONS),
                 ],
                 "iamPolicies": {
                     RUN_PATH: {"bindings": [{"role": "roles/run.invoker", "members": [FOREIGN]}]}

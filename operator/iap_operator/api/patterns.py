@@ -10,6 +10,7 @@ CLOUD_RUN_SERVICE_MAX = 49
 # GCP region: us-central1, europe-west4, northamerica-northeast1.
 REGION = r"^[a-z]+-[a-z]+[0-9]+$"
 REGION_MAX = 63
+REGIONS_MAX = 10  # cloudRun.regions: one serverless NEG per region behind one backend service
 # Compute Engine resource names (RFC 1035 label, at most 63 characters).
 RFC1035_NAME = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
 RFC1035_NAME_MAX = 63

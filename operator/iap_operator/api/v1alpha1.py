@@ -114,15 +114,33 @@ class _SpecModel(BaseModel):
 
 
 class CloudRunRef(_SpecModel):
-    """The Cloud Run service to protect."""
+    """The Cloud Run service to protect: in one region, or the same service in several (`regions`)."""
 
     service: CloudRunServiceName
-    region: Region
+    region: Region | None = None
+    regions: list[Region] | None = Field(default=None, min_length=1, max_length=patterns.REGIONS_MAX)
+
+    @field_validator("regions")
+    @classmethod
+    def _unique_regions(cls, value: list[str] | None) -> list[str] | None:
+        _no_duplicates(value or [], "region")
+        return value
+
+    @model_validator(mode="after")
+    def _one_of(self) -> CloudRunRef:
+        if (self.region is None) == (self.regions is None):
+            raise ValueError("set exactly one of cloudRun.region or cloudRun.regions")
+        return self
 
     @property
     def regions_in_order(self) -> tuple[str, ...]:
         """Every region the service runs in; the first is where the claim is held."""
-        return (self.region,)
+        return tuple(self.regions) if self.regions is not None else (self.region or "",)
+
+    @property
+    def primary_region(self) -> str:
+        """`region`, or the first of `regions`: where the claim on the Cloud Run service is held."""
+        return self.regions_in_order[0]
 
 
 class BackendServiceRef(_SpecModel):
@@ -277,6 +295,8 @@ class IapProtectedServiceSpec(_SpecModel):
             raise ValueError("loadBalancer is required when mode is LoadBalancer")
         if self.mode is Mode.DIRECT and self.oauth_client is not None:
             raise ValueError("oauthClient is not supported with mode Direct yet")
+        if self.mode is Mode.DIRECT and self.cloud_run.regions is not None:
+            raise ValueError("cloudRun.regions needs mode LoadBalancer")
         return self
 
     @property

@@ -138,6 +138,7 @@ class Survey:
     backend_service: Observed[BackendService] | None = None  # attach mode: the backend service claimed
     bs_target: IamTarget | None = None
     bs_policy: Policy | None = None
+    regions: tuple[str, ...] = ()  # cloudRun's regions, the first (run_target's) first
 
 
 async def survey(
@@ -155,7 +156,7 @@ async def survey(
     """Read every claim target; resolve our lineage. `strict`: raise Waiting (look again after
     `poll_after`) on a conflict or a missing target (reconcile); teardown surveys without."""
     run = spec.cloud_run
-    run_target = IamTarget(IamTargetKind.CLOUD_RUN_SERVICE, project, run.service, run.region)
+    run_target = IamTarget(IamTargetKind.CLOUD_RUN_SERVICE, project, run.service, run.primary_region)
     lb = spec.load_balancer
     ref = lb.backend_service if spec.mode is Mode.LOAD_BALANCER and lb is not None else None
     run_policy, bs = await asyncio.gather(
@@ -165,7 +166,7 @@ async def survey(
         else _nothing(),
     )
     run_standing = standing(run_policy, owner.id)
-    what = f"Cloud Run service {run.service!r} ({run.region})"
+    what = f"Cloud Run service {run.service!r} ({run.primary_region})"
     holder = run_standing.holder
     bs_target = bs_policy = None
     bs_held = True
@@ -198,6 +199,7 @@ async def survey(
         backend_service=bs,
         bs_target=bs_target,
         bs_policy=bs_policy,
+        regions=run.regions_in_order,
     )
 
 

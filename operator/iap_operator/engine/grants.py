@@ -110,6 +110,17 @@ def revoke(*, legacy: frozenset[tuple[str, Condition, str]] = frozenset(), all_u
     return lambda _policy: Edit((), remove_plain=frozenset(legacy | extra))
 
 
+def revoke_invoker(owner: str) -> Plan:
+    """Our claim and invoker grant on a Cloud Run service go, and allUsers if our claim says we added it
+    (a region of `cloudRun.regions` removed, or teardown of a region after the first)."""
+
+    def edit(policy: Policy) -> Edit:
+        standing = claims.standing(policy, owner).ours
+        return revoke(all_users=standing is not None and standing.mark.all_users)(policy)
+
+    return edit
+
+
 def release(ownership: Ownership) -> Plan:
     """Abandon: our claims become released ones (an heir may adopt them); our grants stay as they are."""
 

@@ -39,7 +39,7 @@ from iap_operator.engine.report import (
     retryable,
     summary,
 )
-from iap_operator.engine.resources import Key, Observed, Policy
+from iap_operator.engine.resources import IamTarget, IamTargetKind, Key, Observed, Policy
 from iap_operator.engine.settings import Settings
 from iap_operator.engine.steps import Steps
 
@@ -97,16 +97,28 @@ class Reconciler:
             )
         oauth = await self._oauth_client(identity, spec)
         run = spec.cloud_run
-        number, service = await asyncio.gather(
-            self.cloud.projects.project_number(project),
-            self.cloud.cloud_run.find(project, run.region, run.service),
-        )
-        if service is None:
+        regions = run.regions_in_order
+        numbered = asyncio.ensure_future(self.cloud.projects.project_number(project))  # first, as before
+        try:
+            found = await asyncio.gather(
+                *(self.cloud.cloud_run.find(project, region, run.service) for region in regions)
+            )
+        except BaseException:
+            numbered.cancel()
+            raise
+        number = await numbered
+        missing = [region for region, service in zip(regions, found, strict=True) if service is None]
+        if missing:
+            # Nothing is written while a region is missing: what serves the other regions stays as it is.
+            where = f"region {missing[0]!r}" if len(missing) == 1 else f"regions {', '.join(missing)}"
             raise Waiting(
                 Reason.NOT_FOUND,
-                f"Cloud Run service {run.service!r} not found in project {project!r}, region {run.region!r}",
+                f"Cloud Run service {run.service!r} not found in project {project!r}, {where}"
+                + (" (deploy it there, or remove the region from cloudRun.regions)" if run.regions else ""),
                 self.settings.missing_retry,
             )
+        services = {s.region: s for s in found if s is not None}
+        service = services[regions[0]]
         drift = memory.generation == identity.generation and memory.ready
         owner = Owner.of(self.settings.cluster_name, identity)
         poll = self.settings.missing_retry
@@ -116,7 +128,7 @@ class Reconciler:
         )  # fmt: skip
         return Context(
             identity, spec, memory, project, number, service, oauth, drift, survey, poll,
-            services={service.region: service},
+            services=services,
         )  # fmt: skip
 
     async def _oauth_client(
@@ -204,6 +216,8 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings, plan: P
         steps.events += removal.events
         left = removal.left
         results["orphans"] = removal.errors[0] if removal.errors else None
+        if not left:
+            results["regions removed"] = await _leave_regions(ctx, steps, regions, known)
     status["resources"] = [resource_record(k) for k in [*ours, *left]]
 
     conditions: dict[Type, Condition] = {}
@@ -249,6 +263,24 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings, plan: P
         )
     _configuration_warnings(steps, ctx, bs_result)
     return _finish(ctx, steps, settings, results=results, conditions=conditions, status=status)
+
+
+async def _leave_regions(
+    ctx: Context, steps: Steps, regions: tuple[str, ...], known: set[Key] | frozenset[Key]
+) -> CloudError | None:
+    """A region removed from cloudRun.regions: once its NEG is gone, our claim and invoker grant on its
+    Cloud Run service go too (its ingress stays as it is: the operator never widens ingress)."""
+    gone = sorted({k.region for k in known if k.region and k.region not in regions})
+    revoke = grants.revoke_invoker(ctx.ownership.owner.id)
+    for region in gone:
+        target = IamTarget(IamTargetKind.CLOUD_RUN_SERVICE, ctx.project, ctx.spec.cloud_run.service, region)
+        try:
+            await steps.edit_policy(
+                target, revoke, roles=[desired.INVOKER_ROLE], reason="Revoked", missing_ok=True
+            )
+        except CloudError as exc:
+            return exc
+    return None
 
 
 def _known_regions(ctx: Context, regions: tuple[str, ...]) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ finds everything again on its next attempt.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -120,6 +121,7 @@ class Teardown:
     async def _release(self, steps: Steps, survey: claims.Survey, outcome: TeardownOutcome) -> None:
         """Abandon: grants stay (the service keeps working); our claims become released ones."""
         targets = [(survey.run_target, desired.INVOKER_ROLE)]
+        targets += [(t, desired.INVOKER_ROLE) for t in _other_regions(survey)]
         if survey.bs_target is not None:
             targets.append((survey.bs_target, desired.ACCESSOR_ROLE))
         for target, role in targets:
@@ -145,13 +147,20 @@ class Teardown:
         )
 
     async def _revoke_claim(self, steps: Steps, survey: claims.Survey, memory: Memory) -> None:
-        """Last: the invoker grant and the claim on the Cloud Run service (another resource may take it)."""
+        """Last: the invoker grants and claims on the Cloud Run service, in the other regions first and in
+        the first region (where the claim that names our lineage is held) last: another resource may
+        take it then."""
+        revoke_here = grants.revoke_invoker(survey.ownership.owner.id)
+        for target in _other_regions(survey):
+            await steps.edit_policy(
+                target, revoke_here, roles=[desired.INVOKER_ROLE], reason="Revoked", missing_ok=True
+            )
         standing = claims.standing(survey.run_policy, survey.ownership.owner.id)
         added_all_users = standing.ours is not None and standing.ours.mark.all_users
         legacy = frozenset((desired.INVOKER_ROLE, None, m) for m in memory.legacy_invoker)
-        plan = grants.revoke(legacy=legacy, all_users=added_all_users)
+        edit = grants.revoke(legacy=legacy, all_users=added_all_users)
         await steps.edit_policy(
-            survey.run_target, plan, roles=[desired.INVOKER_ROLE], reason="Revoked", missing_ok=True
+            survey.run_target, edit, roles=[desired.INVOKER_ROLE], reason="Revoked", missing_ok=True
         )
 
     async def _access_target(
@@ -159,7 +168,7 @@ class Teardown:
     ) -> IamTarget | None:
         run, lb = spec.cloud_run, spec.load_balancer
         if spec.mode is Mode.DIRECT:
-            return IamTarget(IamTargetKind.IAP_CLOUD_RUN, number, run.service, run.region)
+            return IamTarget(IamTargetKind.IAP_CLOUD_RUN, number, run.service, run.primary_region)
         if lb is not None and lb.backend_service is not None:
             return survey.bs_target  # None: the backend service is gone, and its policy with it
         if lb is None or not lb.domains:
@@ -167,6 +176,12 @@ class Teardown:
         key = desired.balancer(spec, project, survey.ownership.resource_name, None).backend_service.key
         ours = await find_owned(self.cloud, survey.ownership, project, key)
         return IamTarget(IamTargetKind.IAP_BACKEND_SERVICE, number, ours.id) if ours is not None else None
+
+
+def _other_regions(survey: claims.Survey) -> list[IamTarget]:
+    """The Cloud Run services of `cloudRun.regions` after the first: each has our claim and grant too."""
+    first = survey.run_target
+    return [dataclasses.replace(first, region=region) for region in survey.regions if region != first.region]
 
 
 def _abandoned(key: Key, before: Marks, kept: Marks, ownership: Ownership) -> str:
