@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from iap_operator.api import IapProtectedServiceSpec, Invoker, LoadBalancingScheme, Mode
-from iap_operator.engine import claims, desired, grants
+from iap_operator.engine import claims, desired, grants, iap_settings
 from iap_operator.engine.conditions import PERMANENT, Condition, Reason, Type
 from iap_operator.engine.errors import CloudError, SpecError, Waiting
 from iap_operator.engine.graph import DependencyFailed, Graph
@@ -261,6 +261,12 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
         return await discover(steps.cloud, ctx.ownership, ctx.project, spec.cloud_run.region)
 
     graph.add("discover", found)
+
+    def bs_resource(values: Mapping[str, Any]) -> str:
+        bs: Observed[BackendService] = values["bs"]
+        return str(IamTarget(IamTargetKind.IAP_BACKEND_SERVICE, ctx.number, bs.id, bs.spec.key.region))
+
+    _iap_settings_step(graph, ctx, steps, "bs", bs_resource)
     _announce_protected(graph, ctx, "ingress", "invoker", "bs")
     results = await graph.run()
     if cert_step is not None:  # read early, it may have turned ACTIVE while the chain was built
@@ -281,6 +287,7 @@ async def _load_balancer(ctx: Context, steps: Steps, settings: Settings) -> Outc
 
     conditions: dict[Type, Condition] = {}
     _common_conditions(conditions, results, ctx)
+    _iap_settings_condition(conditions, results, ctx)
     lb_error = next((results[s] for s in lb_steps if isinstance(results[s], BaseException)), None)
     if lb_error is not None:
         conditions[Type.LOAD_BALANCER] = failed(Type.LOAD_BALANCER, lb_error)
@@ -361,10 +368,14 @@ async def _direct(ctx: Context, steps: Steps, settings: Settings) -> Outcome:
 
     graph.add("iap", enable, *ctx.gate)
     graph.add("access", access, *ctx.gate)
+    run = ctx.spec.cloud_run
+    run_resource = str(IamTarget(IamTargetKind.IAP_CLOUD_RUN, ctx.number, run.service, run.region))
+    _iap_settings_step(graph, ctx, steps, "iap", lambda _: run_resource)
     _announce_protected(graph, ctx, "invoker", "iap")
     results = await graph.run()
     conditions: dict[Type, Condition] = {}
     _common_conditions(conditions, results, ctx)
+    _iap_settings_condition(conditions, results, ctx)
     conditions[Type.IAP] = (
         failed(Type.IAP, results["iap"])
         if isinstance(results["iap"], BaseException)
@@ -372,7 +383,6 @@ async def _direct(ctx: Context, steps: Steps, settings: Settings) -> Outcome:
             Type.IAP, True, Reason.UP_TO_DATE, f"IAP enabled on Cloud Run service {ctx.service.name!r}"
         )
     )
-    run = ctx.spec.cloud_run
     status = {
         "url": ctx.service.uri,
         "jwtAudience": f"/projects/{ctx.number}/locations/{run.region}/services/{run.service}",
@@ -406,6 +416,39 @@ def _common_steps(graph: Graph, ctx: Context, steps: Steps, *, restrict_ingress:
             await steps.restrict_ingress(ctx.service)
 
         graph.add("ingress", ingress, *ctx.gate)
+
+
+def _iap_settings_step(
+    graph: Graph, ctx: Context, steps: Steps, after: str, resource: Callable[[Mapping[str, Any]], str]
+) -> None:
+    """spec.iapSettings on the IAP resource, once IAP is on it (`after`): only the declared fields."""
+    if ctx.spec.iap_settings is None:
+        return
+    declared = ctx.spec.iap_settings.declared()
+
+    async def apply(values: Mapping[str, Any]) -> tuple[str, ...]:
+        changed, events = await iap_settings.apply(
+            steps.cloud.iap_settings, resource(values), declared, drift=ctx.drift
+        )
+        steps.events.extend(events)
+        return changed
+
+    graph.add("iap_settings", apply, after)
+
+
+def _iap_settings_condition(
+    conditions: dict[Type, Condition], results: Mapping[str, Any], ctx: Context
+) -> None:
+    if ctx.spec.iap_settings is None:
+        return
+    declared = iap_settings.leaves(ctx.spec.iap_settings.declared())
+    conditions[Type.IAP_SETTINGS] = ok_or_failed(
+        Type.IAP_SETTINGS,
+        results["iap_settings"],
+        f"{len(declared)} declared IAP setting(s) in place; settings not in the spec are left as they are"
+        if declared
+        else "no IAP setting declared",
+    )
 
 
 def _announce_protected(graph: Graph, ctx: Context, *deps: str) -> None:
