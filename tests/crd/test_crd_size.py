@@ -75,6 +75,47 @@ def largest_spec(schema: Node) -> dict[str, Any]:
                 "clientSecretKey": "k" * patterns.SECRET_KEY_MAX,
             }
         },
+        "iapSettings": {
+            "accessSettings": {
+                "corsSettings": {"allowHttpOptions": True},
+                "reauthSettings": {
+                    "method": "ENROLLED_SECOND_FACTORS",
+                    "maxAge": "9" * 9 + "s",
+                    "policyType": "MINIMUM",
+                },
+                "allowedDomainsSettings": {
+                    "enable": True,
+                    "domains": [
+                        longest_domain(i)
+                        for i in range(
+                            at_most(spec, "iapSettings.accessSettings.allowedDomainsSettings.domains")
+                        )
+                    ],
+                },
+                "oauthSettings": {
+                    "loginHint": longest_domain(1),
+                    "programmaticClients": [
+                        f"{i:030d}-" + "c" * 64 + ".apps.googleusercontent.com"
+                        for i in range(
+                            at_most(spec, "iapSettings.accessSettings.oauthSettings.programmaticClients")
+                        )
+                    ],
+                },
+            },
+            "applicationSettings": {
+                "accessDeniedPageSettings": {
+                    "accessDeniedPageUri": "https://" + "u" * (patterns.URI_MAX - 8),
+                    "generateTroubleshootingUri": True,
+                    "remediationTokenGenerationEnabled": True,
+                },
+                "cookieDomain": longest_domain(0),
+                "attributePropagationSettings": {
+                    "enable": True,
+                    "expression": html * patterns.ATTRIBUTE_EXPRESSION_MAX,
+                    "outputCredentials": ["HEADER", "JWT", "RCTOKEN"],
+                },
+            },
+        },
         "access": {
             "members": [longest_member(i) for i in range(at_most(spec, "access.members"))],
             "condition": {

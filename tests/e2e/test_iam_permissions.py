@@ -188,7 +188,12 @@ async def tour(w: World) -> None:
     # Direct mode, on a service of its own (IAP stays on the service when the resource goes).
     w.gcp.load_seed({"projects": [{"projectId": PROJECT, "projectNumber": NUMBER, "cloudRunServices": [
         {"name": "reports", "region": REGION}]}]})  # fmt: skip
-    direct = protected("reports", mode="Direct", cloudRun={"service": "reports", "region": REGION})
+    direct = protected(
+        "reports",
+        mode="Direct",
+        cloudRun={"service": "reports", "region": REGION},
+        iapSettings={"accessSettings": {"corsSettings": {"allowHttpOptions": True}}},
+    )
     del direct["spec"]["loadBalancer"]
     await w.create(direct)
     await w.wait_ready("reports", within=30)

@@ -14,6 +14,7 @@ Test-side helpers (`put`, `get`, `mutate`, `set_outputs`, ...) change the world 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import re
@@ -348,6 +349,33 @@ class FakeCloudRun:
         )
 
 
+class FakeIapSettings:
+    """IAP settings by resource name, as the API's JSON; an update writes only the masked paths."""
+
+    def __init__(self, world: FakeGcp) -> None:
+        self.world = world
+        self.settings: dict[str, dict[str, Any]] = {}
+
+    async def get(self, resource: str) -> dict[str, Any]:
+        await self.world.recorder.call("iap_settings", "get", write=False, subject=resource)
+        return copy.deepcopy(self.settings.get(resource, {}))
+
+    async def update(
+        self, resource: str, settings: Mapping[str, Any], mask: tuple[str, ...]
+    ) -> dict[str, Any]:
+        await self.world.recorder.call("iap_settings", "update", write=True, subject=resource)
+        current = self.settings.setdefault(resource, {})
+        for path in mask:
+            *parents, leaf = path.split(".")
+            source: Any = settings
+            node = current
+            for part in parents:
+                source = source[part]
+                node = node.setdefault(part, {})
+            node[leaf] = copy.deepcopy(source[leaf])
+        return copy.deepcopy(current)
+
+
 class FakeIam:
     """Policies by canonical resource path, guarded by etags (a stale etag answers CONFLICT)."""
 
@@ -530,6 +558,7 @@ class FakeGcp:
         self.identities = FakeServiceIdentities(self)
         self.cloud_run = FakeCloudRun(self)
         self.iam = FakeIam(self)
+        self.iap_settings = FakeIapSettings(self)
         self.secrets = FakeSecrets(self.recorder)
         self.negs = FakeCompute[Neg](self, "negs", Kind.NEG)
         self.backend_services = FakeCompute[BackendService](self, "backend_services", Kind.BACKEND_SERVICE)
@@ -547,6 +576,7 @@ class FakeGcp:
             identities=self.identities,
             cloud_run=self.cloud_run,
             iam=self.iam,
+            iap_settings=self.iap_settings,
             negs=self.negs,
             backend_services=self.backend_services,
             url_maps=self.url_maps,

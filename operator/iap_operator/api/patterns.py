@@ -50,3 +50,15 @@ PATH_PREFIXES_MAX = 10
 DOMAIN_PATTERN = r"^(\*\.)?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
 MATCH_LABELS_MAX = 20
 LABEL_VALUE_MAX = 63
+# IAP settings (IAP v1 iapSettings): bounds of the operator's own choosing (Google states none), kept small
+# so the largest object stays within the API server's annotation limit (tests/crd/test_crd_size.py).
+PROTO_DURATION = r"^[0-9]{1,9}s$"  # a google.protobuf.Duration in whole seconds, as the API answers it
+PROTO_DURATION_MAX = 10
+OAUTH_CLIENT_ID = r"^[0-9]{1,30}(-[a-z0-9]{1,64})?\.apps\.googleusercontent\.com$"
+OAUTH_CLIENT_ID_MAX = 128
+PROGRAMMATIC_CLIENTS_MAX = 5
+ALLOWED_DOMAINS_MAX = 3
+LOGIN_HINT_MAX = 253
+URI_MAX = 256
+ATTRIBUTE_EXPRESSION_MAX = 256
+HTTPS_URI = r"^https://[^\s<>&\"]+$"

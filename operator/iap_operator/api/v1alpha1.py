@@ -49,6 +49,23 @@ class LoadBalancingScheme(StrEnum):
     EXTERNAL_MANAGED = "EXTERNAL_MANAGED"
 
 
+class ReauthMethod(StrEnum):
+    LOGIN = "LOGIN"
+    SECURE_KEY = "SECURE_KEY"
+    ENROLLED_SECOND_FACTORS = "ENROLLED_SECOND_FACTORS"
+
+
+class ReauthPolicyType(StrEnum):
+    MINIMUM = "MINIMUM"
+    DEFAULT = "DEFAULT"
+
+
+class OutputCredential(StrEnum):
+    HEADER = "HEADER"
+    JWT = "JWT"
+    RCTOKEN = "RCTOKEN"
+
+
 class ConditionStatus(StrEnum):
     TRUE = "True"
     FALSE = "False"
@@ -87,6 +104,19 @@ Member = Annotated[
 ]
 GoDuration = Annotated[
     str, StringConstraints(strict=True, pattern=patterns.GO_DURATION, max_length=patterns.GO_DURATION_MAX)
+]
+
+
+ProtoDuration = Annotated[
+    str,
+    StringConstraints(strict=True, pattern=patterns.PROTO_DURATION, max_length=patterns.PROTO_DURATION_MAX),
+]
+OAuthClientId = Annotated[
+    str,
+    StringConstraints(strict=True, pattern=patterns.OAUTH_CLIENT_ID, max_length=patterns.OAUTH_CLIENT_ID_MAX),
+]
+HttpsUri = Annotated[
+    str, StringConstraints(strict=True, pattern=patterns.HTTPS_URI, max_length=patterns.URI_MAX)
 ]
 
 
@@ -267,6 +297,90 @@ class Access(_SpecModel):
         return value
 
 
+# --- IAP settings (IAP v1 `iapSettings`, the same field names) --------------------------------------------
+
+
+class CorsSettings(_SpecModel):
+    allow_http_options: StrictBool
+
+
+class ReauthSettings(_SpecModel):
+    """Google: "All IAP reauth settings must always be set together" (one field-mask path)."""
+
+    method: ReauthMethod
+    max_age: ProtoDuration
+    policy_type: ReauthPolicyType
+
+
+class AllowedDomainsSettings(_SpecModel):
+    enable: StrictBool = True
+    domains: tuple[Domain, ...] | None = Field(default=None, max_length=patterns.ALLOWED_DOMAINS_MAX)
+
+    @field_validator("domains")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        _no_duplicates(value or (), "domain")
+        return value
+
+
+class OAuthSettings(_SpecModel):
+    login_hint: Domain | None = None
+    programmatic_clients: tuple[OAuthClientId, ...] | None = Field(
+        default=None, max_length=patterns.PROGRAMMATIC_CLIENTS_MAX
+    )
+
+    @field_validator("programmatic_clients")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        _no_duplicates(value or (), "programmatic client")
+        return value
+
+
+class AccessSettings(_SpecModel):
+    cors_settings: CorsSettings | None = None
+    reauth_settings: ReauthSettings | None = None
+    allowed_domains_settings: AllowedDomainsSettings | None = None
+    oauth_settings: OAuthSettings | None = None
+
+
+class AccessDeniedPageSettings(_SpecModel):
+    access_denied_page_uri: HttpsUri | None = None
+    generate_troubleshooting_uri: StrictBool | None = None
+    remediation_token_generation_enabled: StrictBool | None = None
+
+
+class AttributePropagationSettings(_SpecModel):
+    enable: StrictBool = True
+    expression: Annotated[
+        str, StringConstraints(strict=True, min_length=1, max_length=patterns.ATTRIBUTE_EXPRESSION_MAX)
+    ]
+    output_credentials: tuple[OutputCredential, ...] = Field(min_length=1, max_length=3)
+
+    @field_validator("output_credentials")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        _no_duplicates(value, "output credential")
+        return value
+
+
+class ApplicationSettings(_SpecModel):
+    access_denied_page_settings: AccessDeniedPageSettings | None = None
+    cookie_domain: Domain | None = None
+    attribute_propagation_settings: AttributePropagationSettings | None = None
+
+
+class IapSettingsSpec(_SpecModel):
+    """IAP settings of the protected resource: only what is set here is managed (by field mask)."""
+
+    access_settings: AccessSettings | None = None
+    application_settings: ApplicationSettings | None = None
+
+    def declared(self) -> dict[str, Any]:
+        """The settings as the IAP API spells them (camelCase), only the fields the spec sets (and the
+        defaults of the CRD, which the API server applies too)."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
 class IapProtectedServiceSpec(_SpecModel):
     """spec of an IapProtectedService, with the CRD's defaults."""
 
@@ -275,6 +389,7 @@ class IapProtectedServiceSpec(_SpecModel):
     cloud_run: CloudRunRef
     load_balancer: LoadBalancerSpec | None = None
     oauth_client: OAuthClient | None = None
+    iap_settings: IapSettingsSpec | None = None
     access: Access = Access()
     invoker: Invoker = Invoker.IAP_SERVICE_AGENT
     deletion_policy: DeletionPolicy = DeletionPolicy.DELETE

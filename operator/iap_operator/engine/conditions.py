@@ -20,6 +20,7 @@ class Type(enum.StrEnum):
     CERTIFICATE = "CertificateReady"
     IAP = "IapEnabled"
     ACCESS = "AccessGranted"
+    IAP_SETTINGS = "IapSettingsApplied"  # only with spec.iapSettings
     WARNING = "ConfigurationWarning"
 
 

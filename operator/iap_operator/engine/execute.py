@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from iap_operator.api import Invoker
-from iap_operator.engine import desired, grants
+from iap_operator.engine import desired, grants, iap_settings
 from iap_operator.engine.context import Context
 from iap_operator.engine.graph import Graph, StepFn
 from iap_operator.engine.outcome import Event
@@ -126,7 +126,32 @@ def _step(node: Node, plan: Plan, ctx: Context, steps: Steps) -> StepFn:
             )
 
         return direct_access
+    if action is Action.IAP_SETTINGS:
+        return _iap_settings(node, ctx, steps)
     raise AssertionError(f"no step for {action}")
+
+
+def _iap_settings(node: Node, ctx: Context, steps: Steps) -> StepFn:
+    """spec.iapSettings on the IAP resource its node comes after: the backend service, or the Cloud Run
+    service in mode Direct."""
+    assert ctx.spec.iap_settings is not None, "the plan has this node only with spec.iapSettings"
+    declared = ctx.spec.iap_settings.declared()
+    (after,) = node.after
+
+    async def apply(values: Mapping[str, Any]) -> tuple[str, ...]:
+        if after == "iap":
+            run = ctx.spec.cloud_run
+            target = IamTarget(IamTargetKind.IAP_CLOUD_RUN, ctx.number, run.service, ctx.service.region)
+        else:
+            bs: Observed[BackendService] = values[after]
+            target = IamTarget(IamTargetKind.IAP_BACKEND_SERVICE, ctx.number, bs.id, bs.spec.key.region)
+        changed, events = await iap_settings.apply(
+            steps.cloud.iap_settings, str(target), declared, drift=ctx.drift
+        )
+        steps.events.extend(events)
+        return changed
+
+    return apply
 
 
 def _invoker(node: Node, ctx: Context, steps: Steps) -> StepFn:

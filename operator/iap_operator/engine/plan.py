@@ -41,6 +41,7 @@ class Action(enum.StrEnum):
     ATTACH_IAP = "attach_iap"  # the `iap` block of someone else's backend service
     DIRECT_IAP = "direct_iap"  # IAP on the Cloud Run service itself (mode Direct)
     DIRECT_ACCESS = "direct_access"  # the IAP access grant of a Cloud Run service (mode Direct)
+    IAP_SETTINGS = "iap_settings"  # spec.iapSettings on the IAP resource: only the declared fields
 
 
 # Conditions whose nodes must all succeed for Protected=True.
@@ -189,12 +190,27 @@ def build(
     gate = () if held else ("invoker",)
     common = _common(spec, gate, ingress=spec.mode is Mode.LOAD_BALANCER)
     if spec.mode is Mode.DIRECT:
-        return Plan((*common, *_direct(gate)))
+        return Plan((*common, *_direct(gate), *_settings(spec, "iap")))
     lb = spec.load_balancer
     assert lb is not None, "the CRD requires loadBalancer in LoadBalancer mode"
     if lb.backend_service is not None:
-        return Plan((*common, *_attached(spec, gate)))
-    return Plan((*common, *_balancer(spec, project, names, oauth, gate)))
+        return Plan((*common, *_attached(spec, gate), *_settings(spec, "bs")))
+    return Plan((*common, *_balancer(spec, project, names, oauth, gate), *_settings(spec, "bs")))
+
+
+def _settings(spec: IapProtectedServiceSpec, iap_node: str) -> list[Node]:
+    """spec.iapSettings, written once IAP is on its resource (the node `iap_node`)."""
+    if spec.iap_settings is None:
+        return []
+    return [
+        Node(
+            "iap_settings",
+            Action.IAP_SETTINGS,
+            "IAP settings update",
+            after=(iap_node,),
+            feeds=(Type.IAP_SETTINGS,),
+        )
+    ]
 
 
 def region_suffix(spec: IapProtectedServiceSpec, region: str) -> str:

@@ -76,6 +76,19 @@ class IamPort(Protocol):
     async def set_policy(self, target: IamTarget, policy: Policy) -> Policy: ...
 
 
+class IapSettingsPort(Protocol):
+    """IAP v1 `iapSettings` of an IAP resource (`projects/NUMBER/iap_web/...`), as the API's JSON
+    (camelCase, enums by name, durations as "600s"); absent fields are unset."""
+
+    async def get(self, resource: str) -> Mapping[str, Any]: ...
+
+    async def update(
+        self, resource: str, settings: Mapping[str, Any], mask: tuple[str, ...]
+    ) -> Mapping[str, Any]:
+        """Write only the `mask` paths (relative to IapSettings, e.g. accessSettings.corsSettings)."""
+        ...
+
+
 class SecretsPort(Protocol):
     async def read(self, namespace: str, name: str) -> Mapping[str, str] | None:
         """The Secret's decoded data, or None when it does not exist."""
@@ -90,6 +103,7 @@ class Cloud:
     identities: ServiceIdentityPort
     cloud_run: CloudRunPort
     iam: IamPort
+    iap_settings: IapSettingsPort
     negs: ComputeAdapter[Neg]
     backend_services: ComputeAdapter[BackendService]
     url_maps: ComputeAdapter[UrlMap]

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from iap_operator.api import IapProtectedServiceSpec, Invoker, LoadBalancingScheme, Mode
-from iap_operator.engine import claims, desired, execute, grants
+from iap_operator.engine import claims, desired, execute, grants, iap_settings
 from iap_operator.engine.conditions import PERMANENT, Condition, Reason, Type
 from iap_operator.engine.context import Context, Progress
 from iap_operator.engine.errors import CloudError, SpecError, Waiting
@@ -381,6 +381,15 @@ def _common_conditions(
     conditions[Type.ACCESS] = ok_or_failed(
         Type.ACCESS, results["access"], f"{desired.ACCESSOR_ROLE} granted to {members} member(s)"
     )
+    if "iap_settings" in plan:
+        declared = iap_settings.leaves(ctx.spec.iap_settings.declared()) if ctx.spec.iap_settings else ()
+        conditions[Type.IAP_SETTINGS] = ok_or_failed(
+            Type.IAP_SETTINGS,
+            results["iap_settings"],
+            f"{len(declared)} declared IAP setting(s) in place; settings not in the spec are left as they are"
+            if declared
+            else "no IAP setting declared",
+        )
 
 
 def _finish(

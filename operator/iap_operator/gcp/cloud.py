@@ -20,6 +20,7 @@ from iap_operator.gcp.compute.target_https_proxy import TargetHttpsProxyAdapter
 from iap_operator.gcp.compute.url_map import UrlMapAdapter
 from iap_operator.gcp.config import GcpConfig
 from iap_operator.gcp.iam import IamAdapter
+from iap_operator.gcp.iap_settings import IapSettingsAdapter
 from iap_operator.gcp.projects import ProjectsAdapter
 from iap_operator.gcp.ratelimit import TokenBucket
 from iap_operator.gcp.retries import RetryBudget
@@ -54,6 +55,7 @@ def build_cloud(config: GcpConfig, executor: Executor | None = None) -> Cloud:
         identities=ServiceIdentityAdapter(caller, clients.service_usage, config.operation_timeout),
         cloud_run=CloudRunAdapter(caller, clients.run, timeout, config.operation_timeout, snapshots=shared),
         iam=IamAdapter(caller, clients.run, clients.iap, timeout),
+        iap_settings=IapSettingsAdapter(caller, clients.iap, timeout),
         negs=NegAdapter(caller, waiter, None, timeout, regional=compute.region_negs, snapshots=shared),
         backend_services=BackendServiceAdapter(
             caller,
