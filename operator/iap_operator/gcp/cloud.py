@@ -46,6 +46,7 @@ def build_cloud(config: GcpConfig, executor: Executor | None = None) -> Cloud:
     waiter = OperationWaiter(
         caller, compute.global_operations, compute.region_operations, config.operation_timeout
     )
+    url_maps = UrlMapAdapter(caller, waiter, compute.url_maps, timeout)
     return Cloud(
         projects=ProjectsAdapter(caller, clients.projects, timeout),
         identities=ServiceIdentityAdapter(caller, clients.service_usage, config.operation_timeout),
@@ -55,7 +56,7 @@ def build_cloud(config: GcpConfig, executor: Executor | None = None) -> Cloud:
         backend_services=BackendServiceAdapter(
             caller, waiter, compute.backend_services, timeout, regional=compute.region_backend_services
         ),
-        url_maps=UrlMapAdapter(caller, waiter, compute.url_maps, timeout),
+        url_maps=url_maps,
         ssl_certificates=SslCertificateAdapter(caller, waiter, compute.ssl_certificates, timeout),
         https_proxies=TargetHttpsProxyAdapter(caller, waiter, compute.https_proxies, timeout),
         http_proxies=TargetHttpProxyAdapter(caller, waiter, compute.http_proxies, timeout),
@@ -64,4 +65,5 @@ def build_cloud(config: GcpConfig, executor: Executor | None = None) -> Cloud:
             caller, waiter, compute.forwarding_rules, timeout, compute.addresses
         ),
         inventory=ComputeInventory(caller, compute, timeout),
+        url_map_rules=url_maps,
     )
