@@ -93,3 +93,30 @@ async def test_concurrent_attaches_all_land_and_detach_in_any_order(
     assert [m["name"] for m in left["pathMatchers"]] == ["human"]
     done = await host_rules.detach(port, PROJECT, "um-shared", attachments[0])
     assert done.result is host_rules.Result.UP_TO_DATE
+
+
+async def test_batched_attaches_share_a_few_writes(cloud: Cloud, emulator: EmulatorHandle) -> None:
+    """One process, one writer per URL map: everyone who asked while a write ran goes in the next one."""
+    port = cloud.url_map_rules
+    assert port is not None
+    backend = await shared_map(cloud, emulator)
+    batcher = host_rules.Batcher(port)
+    attachments = [attachment(i, backend) for i in range(N)]
+    taken = dataclasses.replace(attachment(99, backend), hosts=("svc2.tools.example.com",))
+
+    edits = await asyncio.gather(*(batcher.attach(PROJECT, "um-shared", a) for a in [*attachments, taken]))
+
+    assert [e.result for e in edits[:N]] == [host_rules.Result.WRITTEN] * N
+    assert edits[N].result is host_rules.Result.CONFLICT  # asked last: svc2 already holds the host
+    final = await port.read_rules(PROJECT, "um-shared")
+    assert final is not None
+    assert all(urlmap_rules.up_to_date(final, a) for a in attachments)
+    statuses = [r.get("status") for r in requests_to(emulator, "PUT", "/urlMaps/um-shared")]
+    assert statuses.count(200) <= 2  # the first alone, then everyone who queued behind it
+    assert 412 not in statuses
+
+    again = await asyncio.gather(*(batcher.detach(PROJECT, "um-shared", a) for a in attachments))
+    assert {e.result for e in again} == {host_rules.Result.WRITTEN}
+    left = await port.read_rules(PROJECT, "um-shared")
+    assert left is not None
+    assert left.get("hostRules", []) == []
