@@ -120,3 +120,21 @@ async def test_batched_attaches_share_a_few_writes(cloud: Cloud, emulator: Emula
     left = await port.read_rules(PROJECT, "um-shared")
     assert left is not None
     assert left.get("hostRules", []) == []
+
+
+async def test_a_cancelled_waiter_does_not_stop_the_others(cloud: Cloud, emulator: EmulatorHandle) -> None:
+    port = cloud.url_map_rules
+    assert port is not None
+    backend = await shared_map(cloud, emulator)
+    batcher = host_rules.Batcher(port)
+    first, second = attachment(1, backend), attachment(2, backend)
+    cancelled = asyncio.ensure_future(batcher.attach(PROJECT, "um-shared", first))
+    kept = asyncio.ensure_future(batcher.attach(PROJECT, "um-shared", second))
+    await asyncio.sleep(0)  # both queued; the writer has started
+    cancelled.cancel()
+
+    assert (await asyncio.wait_for(kept, 30)).result is host_rules.Result.WRITTEN
+    final = await port.read_rules(PROJECT, "um-shared")
+    assert final is not None
+    assert urlmap_rules.up_to_date(final, second)
+    assert urlmap_rules.up_to_date(final, first)  # asked for before the cancel: written with the batch

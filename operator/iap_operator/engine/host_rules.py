@@ -143,10 +143,12 @@ class Batcher:
                     results = await _edit_many(self.port, key[0], key[1], batch)
                 except Exception as exc:  # handed to every waiter, who re-raises it
                     for item in batch:
-                        item.done.set_exception(exc)
+                        if not item.done.done():  # a waiter whose pass was cancelled
+                            item.done.set_exception(exc)
                     continue
                 for item, result in zip(batch, results, strict=True):
-                    item.done.set_result(result)
+                    if not item.done.done():
+                        item.done.set_result(result)
         finally:
             del self._writers[key]
 
