@@ -46,6 +46,19 @@ class ComputeAdapter(Protocol[S]):
         ...
 
 
+class UrlMapRulesPort(Protocol):
+    """A shared balancer's URL map as compute JSON (engine.urlmap_rules edits it; docs/shared-balancer.md)."""
+
+    async def read_rules(self, project: str, name: str) -> Mapping[str, Any] | None:
+        """The URL map (camelCase fields, `fingerprint` included), or None for 404."""
+        ...
+
+    async def write_rules(self, project: str, name: str, body: Mapping[str, Any]) -> None:
+        """`urlMaps.update` with the whole map `body` (its `fingerprint` included): CloudError CONFLICT
+        when the fingerprint is stale (412)."""
+        ...
+
+
 class InventoryPort(Protocol):
     async def names(self, project: str, kind: Kind, region: str | None, pattern: str) -> list[str]:
         """Names of the `kind` resources (global, or in `region`) that match the RE2 `pattern` whole."""
@@ -113,6 +126,7 @@ class Cloud:
     addresses: ComputeAdapter[Address]
     forwarding_rules: ComputeAdapter[ForwardingRule]
     inventory: InventoryPort  # listing by name, to find what a lost status no longer names
+    url_map_rules: UrlMapRulesPort | None = None  # shared balancers' host rules (docs/shared-balancer.md)
 
     def compute(self, kind: Kind) -> ComputeAdapter[Any]:
         adapters: dict[Kind, ComputeAdapter[Any]] = {

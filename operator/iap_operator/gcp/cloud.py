@@ -50,6 +50,7 @@ def build_cloud(config: GcpConfig, executor: Executor | None = None) -> Cloud:
     )
     shared = Snapshots(config.observe_period)  # one per process: every resource of a project shares it
     addresses = AddressAdapter(caller, waiter, compute.addresses, timeout, snapshots=shared)
+    url_maps = UrlMapAdapter(caller, waiter, compute.url_maps, timeout, snapshots=shared)
     return Cloud(
         projects=ProjectsAdapter(caller, clients.projects, timeout),
         identities=ServiceIdentityAdapter(caller, clients.service_usage, config.operation_timeout),
@@ -65,7 +66,7 @@ def build_cloud(config: GcpConfig, executor: Executor | None = None) -> Cloud:
             regional=compute.region_backend_services,
             snapshots=shared,
         ),
-        url_maps=UrlMapAdapter(caller, waiter, compute.url_maps, timeout, snapshots=shared),
+        url_maps=url_maps,
         ssl_certificates=SslCertificateAdapter(
             caller, waiter, compute.ssl_certificates, timeout, snapshots=shared
         ),
@@ -78,4 +79,5 @@ def build_cloud(config: GcpConfig, executor: Executor | None = None) -> Cloud:
             caller, waiter, compute.forwarding_rules, timeout, addresses, snapshots=shared
         ),
         inventory=ComputeInventory(caller, compute, timeout),
+        url_map_rules=url_maps,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from google.cloud import compute_v1
@@ -47,6 +49,33 @@ class UrlMapAdapter(ComputeKind[UrlMap]):
     async def unmark(self, project: str, observed: Observed[UrlMap], marks: Marks) -> Marks:
         body = compute_v1.UrlMap(description=marks.description, fingerprint=observed.fingerprint or "")
         return await self._patch_marks(project, observed, body)
+
+    # ------------------------------------------------- shared balancers: host rules (engine.urlmap_rules)
+
+    async def read_rules(self, project: str, name: str) -> Mapping[str, Any] | None:
+        observed = await self._get_message(project, Key(Kind.URL_MAP, name))
+        if observed is None:
+            return None
+        found: dict[str, Any] = json.loads(compute_v1.UrlMap.to_json(observed))
+        return found
+
+    async def write_rules(self, project: str, name: str, body: Mapping[str, Any]) -> None:
+        """`urlMaps.update` with the whole map as read and edited, its fingerprint included. Not a patch:
+        the client leaves empty lists out of a request, so a merge patch could never remove the last
+        host rule."""
+        key = Key(Kind.URL_MAP, name)
+        resource = compute_v1.UrlMap.from_json(json.dumps(dict(body)), ignore_unknown_fields=True)
+        await self._mutate(
+            project, key, "update", {**self._locate(project, key), "url_map_resource": resource}
+        )
+
+    async def _get_message(self, project: str, key: Key) -> Any:
+        try:
+            return await self._invoke(key, "get", self._locate(project, key))
+        except CloudError as err:
+            if err.fault is Fault.NOT_FOUND:
+                return None
+            raise
 
     @staticmethod
     def _managed_fields(desired: UrlMap) -> compute_v1.UrlMap:
